@@ -1,0 +1,40 @@
+# The two commands a user needs are `make demo` and `make test`; each
+# creates or refreshes .venv from pyproject.toml first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LAYERS := server tools web products sandbox
+
+.PHONY: demo test lint typecheck pytest serve clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/product-extractor demo
+
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# mypy cannot follow the editable install's import hook, so it reads the
+# layers through a folder of symlinks named like the import namespace.
+typecheck: $(STAMP)
+	rm -rf .typecheck && mkdir -p .typecheck/product_extractor
+	for layer in $(LAYERS); do ln -s ../../$$layer .typecheck/product_extractor/$$layer; done
+	cd .typecheck && MYPYPATH=. ../$(BIN)/mypy -p product_extractor
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+serve: $(STAMP)
+	$(BIN)/product-extractor serve
+
+clean:
+	rm -rf $(VENV) .typecheck .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The MCP server: app, transports, settings and the command line."""

@@ -1,0 +1,1 @@
+"""Tool handlers: the extract_products fan-out and its result."""

@@ -1,0 +1,1 @@
+"""Fetching pages: the Fetcher protocol and the direct fetcher."""

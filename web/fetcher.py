@@ -1,0 +1,67 @@
+"""The `Fetcher` protocol, the `Page` it returns, and the errors it raises."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A fetched HTML page, decoded to text."""
+
+    url: str  # final URL, after redirects
+    requested_url: str
+    status: int
+    headers: Mapping[str, str]
+    text: str
+    elapsed: float  # seconds from the first byte sent to the last byte read
+    requests: int = 1  # HTTP requests made, redirects included
+    billed_requests: int = 0  # requests a paid backend charges for; 0 for direct fetching
+    redirects: list[str] = field(default_factory=list)
+
+
+class Fetcher(Protocol):
+    """Anything that turns a URL into a `Page` or raises a `FetchError`."""
+
+    async def fetch(self, url: str) -> Page: ...
+
+    async def aclose(self) -> None: ...
+
+
+class FetchError(Exception):
+    """A page could not be fetched; `str()` is a message an agent can act on."""
+
+    def __init__(self, url: str, message: str, *, requests: int = 1) -> None:
+        super().__init__(message)
+        self.url = url
+        self.requests = requests
+
+
+class FetchTimeout(FetchError):
+    """The server did not answer in time."""
+
+
+class ConnectFailed(FetchError):
+    """No connection could be made to the host."""
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with a status other than 2xx."""
+
+    def __init__(self, url: str, status: int, message: str, *, requests: int = 1) -> None:
+        super().__init__(url, message, requests=requests)
+        self.status = status
+
+
+class NotHTML(FetchError):
+    """The response is not an HTML document."""
+
+
+class TooLarge(FetchError):
+    """The response body is larger than the configured cap."""
+
+
+class TooManyRedirects(FetchError):
+    """The redirect chain is longer than the configured limit."""
