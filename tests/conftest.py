@@ -28,3 +28,9 @@ def corpus_dir() -> Path:
     if found is None:
         pytest.skip("../shared/corpus (or $PRODUCT_EXTRACTOR_CORPUS) with index.jsonl is absent")
     return found
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Run async tests on asyncio, the event loop the MCP SDK's stdio server uses."""
+    return "asyncio"

@@ -1,0 +1,86 @@
+"""extract_products arguments: URL validation, normalisation, duplicates and bounds."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from product_extractor.products import PRODUCT_FIELDS
+from product_extractor.tools.arguments import (
+    ALWAYS_RETURNED,
+    ExtractProductsArguments,
+    ProductField,
+    normalise_url,
+    split_duplicates,
+)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("https://Shop.Example/p/1", "https://shop.example/p/1"),
+        ("HTTPS://shop.example", "https://shop.example/"),
+        ("http://shop.example:80/a?b=1#reviews", "http://shop.example/a?b=1"),
+        ("https://shop.example:443/a", "https://shop.example/a"),
+        ("https://shop.example:8443/a", "https://shop.example:8443/a"),
+        ("  https://shop.example/a  ", "https://shop.example/a"),
+        ("https://bücher.example/x", "https://xn--bcher-kva.example/x"),
+        ("http://127.0.0.1:8080/www.ikea.com/p/", "http://127.0.0.1:8080/www.ikea.com/p/"),
+        ("http://[::1]:9000/a", "http://[::1]:9000/a"),
+    ],
+)
+def test_normalise_url_canonical_forms(given: str, expected: str) -> None:
+    assert normalise_url(given) == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "reason"),
+    [
+        ("", "is empty"),
+        ("shop.example/p/1", "no scheme"),
+        ("ftp://shop.example/file", "scheme 'ftp'"),
+        ("javascript:alert(1)", "scheme 'javascript'"),
+        ("https://", "no host name"),
+        ("https://user:secret@shop.example/", "credentials"),
+        ("https://shop.example/a b", "white space"),
+        ("https://shop.example:99999/", "invalid host or port"),
+        ("https://shop.example/" + "a" * 3000, "longer than 2048"),
+    ],
+)
+def test_normalise_url_rejects_with_reason(given: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        normalise_url(given)
+
+
+def test_split_duplicates_keeps_first_order() -> None:
+    unique, duplicates = split_duplicates(["https://a.example/", "https://b.example/", "https://a.example/"])
+    assert unique == ["https://a.example/", "https://b.example/"]
+    assert duplicates == ["https://a.example/"]
+
+
+def test_arguments_normalise_before_duplicates() -> None:
+    arguments = ExtractProductsArguments(urls=["https://A.example/x#top", "https://a.example/x"])
+    assert split_duplicates(arguments.urls) == (["https://a.example/x"], ["https://a.example/x"])
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"urls": []}, "urls"),
+        ({"urls": [f"https://shop.example/{n}" for n in range(51)]}, "urls"),
+        ({"urls": ["https://shop.example/"], "max_products_per_url": 0}, "max_products_per_url"),
+        ({"urls": ["https://shop.example/"], "max_products_per_url": 501}, "max_products_per_url"),
+        ({"urls": ["https://shop.example/"], "timeout_s": 0}, "timeout_s"),
+        ({"urls": ["https://shop.example/"], "fields": ["colour"]}, "fields"),
+        ({"urls": ["https://shop.example/"], "pages": 3}, "pages"),
+    ],
+)
+def test_arguments_out_of_bounds_rejected(arguments: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        ExtractProductsArguments.model_validate(arguments)
+    assert raised.value.errors()[0]["loc"][0] == field
+
+
+def test_product_field_names_match_model() -> None:
+    selectable = set(ProductField.__args__)
+    assert selectable | set(ALWAYS_RETURNED) == set(PRODUCT_FIELDS)

@@ -1,0 +1,215 @@
+"""Fetch pages straight from the shop with one shared HTTP client (the default backend)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import httpx2 as httpx
+
+from product_extractor.web.charset import decode_html
+from product_extractor.web.fetcher import (
+    ConnectFailed,
+    FetchError,
+    FetchTimeout,
+    HTTPStatusError,
+    NotHTML,
+    Page,
+    TooLarge,
+    TooManyRedirects,
+)
+
+logger = logging.getLogger(__name__)
+
+# A current desktop Chrome's navigation headers: some shops serve a stripped page or a
+# bot wall to clients that announce themselves as scripts.
+BROWSER_HEADERS = {
+    "User-Agent": (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36"
+    ),
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
+    "Accept-Language": "en-US,en;q=0.9",
+    "Accept-Encoding": "gzip, deflate",
+    "Upgrade-Insecure-Requests": "1",
+}
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+@dataclass(frozen=True, slots=True)
+class FetchLimits:
+    """Bounds on one page fetch."""
+
+    request_timeout_s: float = 30.0  # connect, and each read, write or pool wait
+    max_bytes: int = 10 * 1024 * 1024  # decoded body size, enforced while reading
+    max_redirects: int = 5
+    max_connections: int = 100
+    max_keepalive_connections: int = 20
+
+
+class DirectFetcher:
+    """A `Fetcher` that talks to shops directly over one pooled `httpx2.AsyncClient`.
+
+    >>> fetcher = DirectFetcher()
+    >>> page = await fetcher.fetch("https://shop.example/p/1")  # doctest: +SKIP
+    >>> await fetcher.aclose()  # doctest: +SKIP
+    """
+
+    def __init__(self, limits: FetchLimits | None = None, *, transport: httpx.AsyncBaseTransport | None = None):
+        self.limits = limits or FetchLimits()
+        self._client = httpx.AsyncClient(
+            headers=BROWSER_HEADERS,
+            timeout=httpx.Timeout(self.limits.request_timeout_s),
+            limits=httpx.Limits(
+                max_connections=self.limits.max_connections,
+                max_keepalive_connections=self.limits.max_keepalive_connections,
+            ),
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def fetch(self, url: str) -> Page:
+        """Fetch `url`, following at most `max_redirects` redirects, and decode it as HTML."""
+        started = time.monotonic()
+        current = url
+        redirects: list[str] = []
+
+        while True:
+            requests = len(redirects) + 1
+            response_or_location = await self._request_once(current, requests=requests)
+            if isinstance(response_or_location, str):
+                if len(redirects) >= self.limits.max_redirects:
+                    raise TooManyRedirects(
+                        url,
+                        f"{url} redirected more than {self.limits.max_redirects} times "
+                        f"(last hop {current}); open it in a browser to check the redirect loop",
+                        requests=requests,
+                    )
+                redirects.append(current)
+                current = response_or_location
+                continue
+
+            status, headers, body = response_or_location
+            break
+
+        text, _charset = decode_html(body, headers.get("content-type", ""))
+        return Page(
+            url=current,
+            requested_url=url,
+            status=status,
+            headers=headers,
+            text=text,
+            elapsed=time.monotonic() - started,
+            requests=len(redirects) + 1,
+            redirects=redirects,
+        )
+
+    async def _request_once(self, url: str, *, requests: int) -> str | tuple[int, dict[str, str], bytes]:
+        """Send one GET; return the redirect target, or `(status, headers, body)` of an HTML answer."""
+        request = self._client.build_request("GET", url)
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.TimeoutException as error:
+            raise FetchTimeout(
+                url,
+                f"{url} timed out after {self.limits.request_timeout_s:g} s "
+                f"({type(error).__name__}); retry later or with a larger timeout_s",
+                requests=requests,
+            ) from error
+        except httpx.InvalidURL as error:
+            raise FetchError(url, f"{url} is not a valid URL: {error}", requests=requests) from error
+        except httpx.TransportError as error:
+            raise ConnectFailed(
+                url,
+                f"{url} could not be fetched: {type(error).__name__}: {error or 'connection failed'}; "
+                "check that the host is reachable",
+                requests=requests,
+            ) from error
+
+        try:
+            return await self._read_response(url, response, requests=requests)
+        finally:
+            await response.aclose()
+
+    async def _read_response(
+        self, url: str, response: httpx.Response, *, requests: int
+    ) -> str | tuple[int, dict[str, str], bytes]:
+        headers = {key.lower(): value for key, value in response.headers.items()}
+        location = headers.get("location")
+        if response.status_code in REDIRECT_STATUSES and location:
+            return str(response.url.join(location))
+
+        if response.status_code >= 400:
+            raise HTTPStatusError(
+                url,
+                response.status_code,
+                f"{url} answered HTTP {response.status_code} {response.reason_phrase}".rstrip()
+                + _status_advice(response.status_code),
+                requests=requests,
+            )
+
+        content_type = headers.get("content-type", "")
+        media_type = content_type.split(";")[0].strip().lower()
+        if media_type and media_type not in HTML_TYPES:
+            raise NotHTML(
+                url,
+                f"{url} is {media_type}, not an HTML page; pass the URL of a product or category page",
+                requests=requests,
+            )
+
+        body = await self._read_body(url, response, requests=requests)
+        if not media_type and not _looks_like_html(body):
+            raise NotHTML(url, f"{url} has no Content-Type and does not look like HTML", requests=requests)
+        return response.status_code, headers, body
+
+    async def _read_body(self, url: str, response: httpx.Response, *, requests: int) -> bytes:
+        """Read the decoded body, stopping as soon as it passes `max_bytes`."""
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limits.max_bytes:
+            raise self._too_large(url, requests=requests)
+
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.limits.max_bytes:
+                    raise self._too_large(url, requests=requests)
+                chunks.append(chunk)
+        except httpx.TimeoutException as error:
+            raise FetchTimeout(
+                url,
+                f"{url} stopped sending after {size} bytes and timed out; retry later",
+                requests=requests,
+            ) from error
+        except httpx.TransportError as error:
+            raise ConnectFailed(
+                url,
+                f"{url} broke off after {size} bytes: {type(error).__name__}; retry later",
+                requests=requests,
+            ) from error
+        return b"".join(chunks)
+
+    def _too_large(self, url: str, *, requests: int) -> TooLarge:
+        megabytes = self.limits.max_bytes / (1024 * 1024)
+        return TooLarge(url, f"{url} is larger than the {megabytes:g} MB page limit", requests=requests)
+
+
+def _status_advice(status: int) -> str:
+    if status == 404:
+        return "; the page does not exist, check the URL"
+    if status in (401, 403, 429, 503):
+        return "; the shop is refusing or limiting direct requests, retry later or use the brightdata backend"
+    if status >= 500:
+        return "; the shop's server failed, retry later"
+    return ""
+
+
+def _looks_like_html(body: bytes) -> bool:
+    head = body[:1024].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head or b"<body" in head
