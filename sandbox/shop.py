@@ -1,0 +1,233 @@
+"""The sandbox shop: a Starlette app serving a saved-pages folder under its original hosts and paths.
+
+URL scheme (the base URL is whatever host and port the server is reached on):
+
+| path | response |
+| --- | --- |
+| `/<host>/<path>?<query>` | the page saved from `http(s)://<host>/<path>?<query>`, links rewritten |
+| `/<host>/_category?page=N` | generated product cards for a site with two or more saved product pages |
+| any other path | 404 with a short HTML body |
+| `/_index` | JSON: every site's category, product, listing and other page URLs on the sandbox |
+| `/_log` | JSON: the request log; `DELETE /_log` clears it |
+| `/` | an HTML list of the sites, for a person browsing |
+
+Latency and injected errors apply to the `/<host>/...` paths only.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+from collections import OrderedDict
+from html import escape
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from product_extractor.sandbox.category import CATEGORY_PATH, category_page_count, render_category_page
+from product_extractor.sandbox.faults import FaultPlan
+from product_extractor.sandbox.links import rewrite_links, sandbox_url
+from product_extractor.sandbox.request_log import RequestLog, RequestLogMiddleware
+from product_extractor.sandbox.saved_pages import SavedPage, SavedPages, Site
+
+logger = logging.getLogger(__name__)
+
+# Rewritten pages kept in memory, keyed by page id and base URL. Saved pages
+# run up to about 1 MB, so this bounds the cache near 64 MB.
+_REWRITTEN_CACHE_SIZE = 64
+
+
+class ShopApp:
+    """The ASGI app of the sandbox shop; `faults` and `log` may be changed and read from other threads."""
+
+    def __init__(
+        self,
+        pages: SavedPages,
+        *,
+        faults: FaultPlan | None = None,
+        page_size: int = 0,
+        log: RequestLog | None = None,
+    ) -> None:
+        if page_size < 0:
+            raise ValueError(f"page size {page_size} is invalid; use 0 (one page) or a positive number")
+        self.pages = pages
+        self.faults = faults or FaultPlan()
+        self.page_size = page_size
+        self.log = log or RequestLog()
+        self._rewritten: OrderedDict[tuple[str, str], tuple[bytes, str | None]] = OrderedDict()
+        self._stopping: anyio.Event | None = None
+        self._stopped = False
+
+        routes = [
+            Route("/", self._home),
+            Route("/_index", self._index),
+            Route("/_log", self._request_log, methods=["GET", "DELETE"]),
+            Route("/{site_path:path}", self._site_path),
+        ]
+        self._asgi = RequestLogMiddleware(Starlette(routes=routes), self.log)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
+
+    def stop_waiting(self) -> None:
+        """End every injected delay now and skip later ones; call from the server's event loop."""
+        self._stopped = True
+        if self._stopping is not None:
+            self._stopping.set()
+
+    def index(self, base_url: str) -> dict[str, Any]:
+        """Return the /_index document: every site's pages as absolute sandbox URLs."""
+        base_url = base_url.rstrip("/")
+        sites = []
+        for site in self.pages.sites.values():
+            has_category = len(site.products) >= 2
+            sites.append(
+                {
+                    "host": site.host,
+                    "category_url": f"{base_url}/{site.host}/{CATEGORY_PATH}" if has_category else None,
+                    "category_pages": category_page_count(site, self.page_size) if has_category else 0,
+                    "product_urls": [sandbox_url(base_url, page.url) for page in site.products],
+                    "listing_urls": [sandbox_url(base_url, page.url) for page in site.listings],
+                    "other_urls": [sandbox_url(base_url, page.url) for page in site.others],
+                }
+            )
+        pages = [
+            {
+                "id": page.id,
+                "kind": page.kind,
+                "url": page.url,
+                "sandbox_url": sandbox_url(base_url, page.url),
+            }
+            for page in self.pages
+        ]
+        return {"base_url": base_url, "sites": sites, "pages": pages}
+
+    async def _index(self, request: Request) -> Response:
+        return JSONResponse(self.index(_base_url(request)))
+
+    async def _request_log(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            cleared = len(self.log.records())
+            self.log.clear()
+            return JSONResponse({"cleared": cleared})
+        return JSONResponse({"requests": [record.to_json() for record in self.log.records()]})
+
+    async def _home(self, request: Request) -> Response:
+        base_url = _base_url(request)
+        items = []
+        for site in self.pages.sites.values():
+            target = f"/{site.host}/{CATEGORY_PATH}" if len(site.products) >= 2 else None
+            first_page = (site.products + site.listings + site.others)[0]
+            link = target or sandbox_url(base_url, first_page.url)
+            items.append(f'<li><a href="{escape(link)}">{escape(site.host)}</a></li>')
+        body = "<!DOCTYPE html><title>Sandbox shop</title><h1>Saved sites</h1><ul>" + "".join(items) + "</ul>"
+        return HTMLResponse(body)
+
+    async def _site_path(self, request: Request) -> Response:
+        decision = self.faults.decide(request.url.path)
+        if decision.delay > 0 and not await self._wait(decision.delay):
+            return _html_status(503, "The sandbox shop is shutting down.")
+        if decision.status is not None:
+            logger.debug("injecting %d (%s) into %s", decision.status, decision.reason, request.url.path)
+            response = _html_status(decision.status, "Injected by the sandbox shop.")
+            response.headers["X-Sandbox-Fault"] = decision.reason or "status"
+            return response
+
+        host, _, rest = request.path_params["site_path"].partition("/")
+        host = host.lower()
+        base_url = _base_url(request)
+
+        # NOTE: a page saved at /_category itself would be hidden behind this route.
+        if rest == CATEGORY_PATH:
+            return self._category(host, request, base_url)
+
+        page = self.pages.find(host, "/" + rest, request.url.query)
+        if page is None:
+            return _html_status(404, f"No saved page at {escape(request.url.path)}.")
+        return await self._saved_page(page, base_url)
+
+    def _category(self, host: str, request: Request, base_url: str) -> Response:
+        site = self.pages.sites.get(host)
+        if site is None or len(site.products) < 2:
+            return _html_status(
+                404, f"{escape(host)} has fewer than two saved product pages, so no category."
+            )
+
+        page_text = request.query_params.get("page", "1")
+        page_number = int(page_text) if page_text.isdigit() else 0
+        html = render_category_page(site, base_url=base_url, page=page_number, page_size=self.page_size)
+        if html is None:
+            return _html_status(404, f"Category page {escape(page_text)} of {escape(host)} does not exist.")
+        return HTMLResponse(html)
+
+    async def _saved_page(self, page: SavedPage, base_url: str) -> Response:
+        key = (page.id, base_url)
+        cached = self._rewritten.get(key)
+        if cached is None:
+            # Reading, gunzipping and rewriting a large page takes milliseconds;
+            # a worker thread keeps that off the loop so concurrent requests overlap.
+            hosts = _same_site_hosts(page, self.pages.sites[page.host])
+            cached = await anyio.to_thread.run_sync(_render_saved_page, page, base_url, hosts)
+            self._rewritten[key] = cached
+            if len(self._rewritten) > _REWRITTEN_CACHE_SIZE:
+                self._rewritten.popitem(last=False)
+
+        body, charset = cached
+        media_type = f"text/html; charset={_web_charset_label(charset)}" if charset else "text/html"
+        return Response(body, headers={"Content-Type": media_type})
+
+    async def _wait(self, seconds: float) -> bool:
+        """Sleep `seconds`; return False when the shop began stopping first."""
+        if self._stopped:
+            return False
+        if self._stopping is None:
+            self._stopping = anyio.Event()
+        with anyio.move_on_after(seconds):
+            await self._stopping.wait()
+            return False
+        return True
+
+
+def _render_saved_page(page: SavedPage, base_url: str, same_site_hosts: set[str]) -> tuple[bytes, str | None]:
+    """Return the page's bytes with links rewritten, and its charset."""
+    original = page.read_bytes()
+    charset = page.charset(original)
+    body = rewrite_links(
+        original, page_url=page.url, base_url=base_url, same_site_hosts=same_site_hosts, charset=charset
+    )
+    return body, charset
+
+
+def _same_site_hosts(page: SavedPage, site: Site) -> set[str]:
+    """Return the hosts whose links on `page` stay on the sandbox: its own and its labelled product links'."""
+    hosts = {site.host}
+    for link in page.product_links:
+        host = urlsplit(link).hostname
+        if host:
+            hosts.add(host.lower())
+    return hosts
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _html_status(status: int, message: str) -> HTMLResponse:
+    body = f"<!DOCTYPE html><title>{status}</title><h1>{status}</h1><p>{message}</p>"
+    return HTMLResponse(body, status_code=status)
+
+
+def _web_charset_label(codec_name: str) -> str:
+    """Return the label browsers expect for a Python codec name (cp1252 is windows-1252)."""
+    name = codecs.lookup(codec_name).name
+    if name.startswith("cp125"):
+        return "windows-" + name[2:]
+    if name.startswith("iso8859-"):
+        return "iso-8859-" + name.removeprefix("iso8859-")
+    return name.replace("_", "-")
