@@ -1,0 +1,475 @@
+"""Product fields read from the visible page where structured data is missing or incomplete.
+
+Each rule reads what the rendered page displays: the main heading, the price shown next
+to it, the buy button or a sold-out notice, and labelled rows such as
+"Product code: 83050303" or "Brand | Bosch".
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
+
+from selectolax.lexbor import LexborNode
+
+from product_extractor.products.availability import availability_from_text, normalize_availability
+from product_extractor.products.draft import Draft
+from product_extractor.products.model import Availability
+from product_extractor.products.page import Page, attribute_words
+from product_extractor.products.prices import currency_to_iso, parse_price
+from product_extractor.products.text import absolute_url, clean_text, digits_only
+
+__all__ = ["heuristic_draft", "labelled_values", "main_heading", "visible_price"]
+
+_HIDDEN_CLASSES = re.compile(r"hdn|hidden|sr-only|visually-?hidden|offleft|screen-?reader", re.IGNORECASE)
+
+# --- name ---------------------------------------------------------------------
+
+_HEADING_SELECTORS = (
+    "#productTitle",
+    "h1",
+    "[itemprop=name]",
+    "[id*=productTitle]",
+    "[class*=product-title]",
+    "[class*=product-name]",
+    "[class*=productName]",
+    "[class*=deal_title]",
+    "h2[class*=title]",
+)
+
+
+def main_heading(page: Page) -> LexborNode | None:
+    """Return the element naming the product: the first h1 outside page chrome, else a title-like one."""
+    for selector in _HEADING_SELECTORS:
+        for node in page.tree.css(selector):
+            if node.tag in ("meta", "link", "a") or page.in_chrome(node):
+                continue
+            text = clean_text(node.text(deep=True, separator=" "))
+            if text is not None and 3 <= len(text) <= 300:
+                return node
+    return None
+
+
+def _heading_text(node: LexborNode) -> str | None:
+    """Return a heading's visible text without hidden spans ("Details about") and code labels ("Code: 1")."""
+    parts: list[str] = []
+    for child in node.traverse(include_text=True):
+        if child.tag != "-text":
+            continue
+        if _is_hidden_or_label(child, node):
+            continue
+        parts.append(child.text_content or "")
+    return clean_text(" ".join(parts))
+
+
+def _is_hidden_or_label(text_node: LexborNode, stop: LexborNode) -> bool:
+    parent = text_node.parent
+    while parent is not None and parent.mem_id != stop.mem_id:
+        if _HIDDEN_CLASSES.search(parent.attributes.get("class") or ""):
+            return True
+        words = attribute_words(parent).lower()
+        if "sku" in words or "article" in words or "catnumber" in words or "code" in words:
+            return True
+        parent = parent.parent
+    return False
+
+
+# --- price --------------------------------------------------------------------
+
+_PRICE_WORDS = re.compile(r"price|prc|preis|prix|prezzo|precio|cena|цена|fiyat|amount", re.IGNORECASE)
+
+# Class or id words of a price other than the one you pay now.
+_OTHER_PRICE_WORDS = re.compile(
+    r"old|was|strike|regular|list|compare|before|orig|rrp|msrp|sav(?:e|ing)|discount|ppu|per-?unit|unit-?price"
+    r"|tax|vat|bonus|count|coupon|member|instal|month|shipping|delivery|credit|loan|bsm|range|from|\bmin|\bmax"
+    r"|crossed|previous|prev|reduction|percent|label|title|currency|symbol|decimal|fraction|whole|subscription"
+    r"|sns-|mbc-|tier|total|opt_|option|sum",
+    re.IGNORECASE,
+)
+
+# Class or id words of the price you pay now, used to break ties between nearby candidates.
+_CURRENT_PRICE_WORDS = re.compile(
+    r"ourprice|our-price|sale|new|current|final|special|now|actual|offer|deal|buy|sell|std|main|big|bidprice",
+    re.IGNORECASE,
+)
+
+_AMOUNT = re.compile(r"\d[\d.,\s\u00a0']*")
+
+# How many candidates nearest the heading compete on class words.
+_NEAREST_PRICES = 3
+
+
+def _price_of(node: LexborNode, country: str) -> tuple[Decimal, str | None] | None:
+    if node.tag == "meta":
+        text = node.attributes.get("content")
+    else:
+        text = clean_text(node.text(deep=True, separator=" "))
+    if text is None or len(text) > 40:
+        return None
+    # A wrapper around an old and a new price contains two amounts, so only its children compete.
+    if len(_AMOUNT.findall(text)) != 1:
+        return None
+    parsed = parse_price(text, country=country)
+    if parsed.amount is None or parsed.amount <= 0:
+        return None
+    return parsed.amount, parsed.currency
+
+
+def visible_price(page: Page, heading: LexborNode | None, country: str) -> tuple[Decimal, str | None] | None:
+    """Find the price shown for the main product: the current-price element nearest after the heading.
+
+    Candidates are elements whose class, id or itemprop names a price and
+    whose text is one short amount. Old, per-unit, instalment and tax prices
+    are skipped by their class words, and so is everything in page chrome
+    (recommendation strips included). Shops put the price right after the
+    name, so distance from the heading in document order ranks the rest.
+    """
+    heading_position = page.position(heading) if heading is not None else 0
+    ranked: list[tuple[int, int, Decimal, str | None]] = []
+    for node in page.tree.css("body [class], body [id], body [itemprop]"):
+        if node.tag in ("option", "select", "a", "button", "input", "script", "style", "img"):
+            continue
+        words = attribute_words(node)
+        if not _PRICE_WORDS.search(words):
+            continue
+        is_current = bool(_CURRENT_PRICE_WORDS.search(words))
+        if not is_current and _OTHER_PRICE_WORDS.search(_PRICE_WORDS.sub(" ", words)):
+            continue
+        price = _price_of(node, country)
+        if price is None or page.in_chrome(node):
+            continue
+
+        position = page.position(node)
+        after = position >= heading_position
+        distance = position - heading_position if after else 1_000_000 + heading_position - position
+        ranked.append((distance, 0 if is_current else 1, *price))
+
+    if not ranked:
+        return None
+    ranked.sort(key=lambda entry: entry[0])
+    nearest = sorted(ranked[:_NEAREST_PRICES], key=lambda entry: (entry[1], entry[0]))
+    _, _, amount, currency = nearest[0]
+    return amount, currency
+
+
+# --- labelled spec rows -------------------------------------------------------
+
+# Labels of spec rows in the languages of the shops seen so far, by the field they name.
+_FIELD_LABELS: dict[str, str] = {
+    "sku": (
+        r"sku|product code|product no\.?|product number|item code|item no\.?|item number|item #"
+        r"|ebay item number"
+        r"|asin|article number|art\.? ?-?nr\.?|artikelnummer|artikel-nr\.?|bestellnummer|best\.-nr\.?|réf\.?"
+        r"|référence|reference|ref\.?|code produit|code article|codice articolo|codice prodotto"
+        r"|cod\.? articolo"
+        r"|código|código del producto|referencia|cod\.? produs|cod produs|kod produktu|kód produktu|kód"
+        r"|šifra|šifra artikla|šifra proizvoda|код|код товара|артикул|商品編號|商品代號|상품번호"
+        r"|catalogue number"
+        r"|cat\.? no\.?|numer katalogowy|product id|item id|catalog number|katalognummer"
+    ),
+    "mpn": (
+        r"mpn|manufacturer part number|part number|model number|item model number|model no\.?|modell-?nr\.?"
+        r"|herstellernummer|hersteller-?artikelnummer|part no\.?|numéro du modèle(?: de l'article)?"
+        r"|numero modello(?: articolo)?|número de modelo(?: del producto)?|modellnummer|modelnummer"
+    ),
+    "brand": (
+        r"brand|marca|marke|marque|marchio|merk|značka|marka|бренд|品牌|브랜드|manufacturer|hersteller|fabricant"
+        r"|produttore|fabricante|производитель|proizvođač|výrobce|výrobca|producent"
+    ),
+    "gtin": r"ean|ean-13|ean13|upc|gtin|isbn-13|isbn13|isbn|barcode|código de barras|ean-code|ean code",
+}
+_LABEL_ONLY = {
+    field: re.compile(rf"^\s*(?:{labels})\s*[:#.：]?\s*$", re.IGNORECASE)
+    for field, labels in _FIELD_LABELS.items()
+}
+_LABEL_AND_VALUE = {
+    field: re.compile(rf"^\s*(?:{labels})\s*[:#：]\s*(\S.{{0,60}}?)\s*$", re.IGNORECASE)
+    for field, labels in _FIELD_LABELS.items()
+}
+_LABEL_TEXT_MAX = 90
+
+
+def _next_text(node: LexborNode, limit: int = 6) -> str | None:
+    """Return the first non-empty text after `node` in document order, at most `limit` text nodes ahead."""
+    current: LexborNode | None = node
+    seen = 0
+    while current is not None and seen < limit:
+        if current.next is not None:
+            current = current.next
+        else:
+            parent = current.parent
+            while parent is not None and parent.next is None:
+                parent = parent.parent
+            current = parent.next if parent is not None else None
+            if current is None:
+                return None
+
+        texts = (
+            [current]
+            if current.tag == "-text"
+            else [n for n in current.traverse(include_text=True) if n.tag == "-text"]
+        )
+        for text_node in texts:
+            text = clean_text(text_node.text_content)
+            seen += 1
+            if text is not None and text not in (":", "#", "-"):
+                return text.lstrip(": ").strip() or None
+            if seen >= limit:
+                return None
+    return None
+
+
+def labelled_values(page: Page) -> dict[str, str]:
+    """Collect sku, mpn, brand and gtin from labelled text: "SKU: 123", <th>Brand</th><td>X</td>, <dt>/<dd>.
+
+    Works on text nodes, so a label and its value may sit in any two elements
+    that follow each other. The first value for each field wins, in document
+    order, outside page chrome.
+    """
+    found: dict[str, str] = {}
+    body = page.tree.body
+    if body is None:
+        return found
+
+    for text_node in body.traverse(include_text=True):
+        if text_node.tag != "-text":
+            continue
+        text = text_node.text_content
+        if not text or len(text) > _LABEL_TEXT_MAX:
+            continue
+        text = text.replace("\u200e", "").replace("\u200f", "").strip()
+        if not text or len(text) < 3:
+            continue
+        parent = text_node.parent
+        if parent is None or parent.tag in ("script", "style", "option", "a", "title"):
+            continue
+
+        for field, pattern in _LABEL_AND_VALUE.items():
+            if field in found:
+                continue
+            match = pattern.match(text)
+            value = match.group(1) if match else None
+            if value is None and _LABEL_ONLY[field].match(text):
+                value = _next_text(text_node)
+            if value is None:
+                continue
+            value = value.strip(" :#")
+            if not value or len(value) > 60 or page.in_chrome(parent):
+                continue
+            found[field] = value
+            break
+    return found
+
+
+# Elements whose class, id or itemprop names the shop's product code, shown without a label.
+_CODE_SELECTOR = (
+    "[itemprop=sku], [itemprop=productID], [class*=product-code], [class*=productCode], [class*=prd-code],"
+    " [class*=product-reference], [data-qa-qualifier*=reference], [class*=product-sku], [class*=sku-number],"
+    " [class*=article-number], [class*=product-id], [id*=product-sku], [id*=productSku], input#ASIN"
+)
+_CODE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9./_-]{2,39}")
+
+
+def _attribute_code(page: Page) -> str | None:
+    """Read the product code from an element named for it ("product-reference", "prd-code", input#ASIN)."""
+    for node in page.tree.css(_CODE_SELECTOR):
+        if page.in_chrome(node):
+            continue
+        raw = (
+            node.attributes.get("value")
+            if node.tag == "input"
+            else clean_text(node.text(deep=True, separator=" "))
+        )
+        if not raw:
+            continue
+        # "Product code: 141677" and "Ref. 0210/088": the last token is the code.
+        candidate = raw.split()[-1].strip(" :#")
+        if _CODE_VALUE.fullmatch(candidate) and any(ch.isdigit() for ch in candidate):
+            return candidate
+    return None
+
+
+# Query parameters and path shapes that carry a shop's product id.
+_ID_PARAMETERS = ("pid", "productid", "product_id", "itemid", "item_id", "id", "sku", "prod")
+_PATH_ID = re.compile(r"(?:^|[/_-])(\d{5,})(?:\.html?|\.aspx)?/?$")
+
+
+def sku_from_url(url: str) -> str | None:
+    """Return the numeric product id a product URL carries (…/Prod/101693/, …-1609583.html, ?pid=260591).
+
+    >>> sku_from_url("https://www.gomaji.com/store/122725?pid=260591")
+    '260591'
+    >>> sku_from_url("https://dom.1k.by/pots/taller/TalleR_TR_1047-1609583.html")
+    '1609583'
+    """
+    parts = urlsplit(url)
+    query = {key.lower(): values for key, values in parse_qs(parts.query).items()}
+    for key in _ID_PARAMETERS:
+        for value in query.get(key, []):
+            if value.isdigit() and len(value) >= 5:
+                return value
+    match = _PATH_ID.search(parts.path)
+    return match.group(1) if match else None
+
+
+# --- brand --------------------------------------------------------------------
+
+_BYLINE_PREFIX = re.compile(
+    r"^(?:brand|marca|marke|marque|marchio|merk)\s*:\s*"
+    r"|^(?:visit the|visiter la boutique|visita lo store di|besuchen sie den|visita la tienda de|visit)\s+",
+    re.IGNORECASE,
+)
+_BYLINE_SUFFIX = re.compile(r"[-\s]*(?:store|boutique|shop)$", re.IGNORECASE)
+
+
+def _byline_brand(page: Page) -> str | None:
+    """Read the brand from a byline ("Visit the Tefal Store", "Marque : AMH") or a brand-name element.
+
+    Author bylines ("by Mat Follas (Author)") are skipped: a book's author is not its brand.
+    """
+    for node in page.tree.css("#bylineInfo, [class*=brand-name], [class*=brandName], [itemprop=brand]"):
+        if page.in_chrome(node) or node.tag == "meta":
+            continue
+        text = clean_text(node.text(deep=True, separator=" "))
+        if text is None or "(" in text or len(text) > 80:
+            continue
+        name = _BYLINE_SUFFIX.sub("", _BYLINE_PREFIX.sub("", text)).strip()
+        is_byline = node.attributes.get("id") == "bylineInfo"
+        if is_byline and name == text:
+            continue
+        if name:
+            return name
+    return None
+
+
+# --- availability -------------------------------------------------------------
+
+_STOCK_SELECTOR = (
+    "[itemprop=availability], #availability, [class*=availability i], [id*=availability i], [class*=stock i],"
+    " [id*=stock i], [class*=sold-out i], [class*=soldout i]"
+)
+_BUY_SELECTOR = (
+    "button, input[type=submit], input[type=button], [id*=add-to-cart i], [class*=add-to-cart i],"
+    " [id*=addtocart i], [class*=addtocart i], [id*=add-to-basket i], [class*=add-to-basket i],"
+    " [id*=buy-now i], [class*=buy-now i], [id*=buynow i], [class*=buynow i]"
+)
+
+
+def visible_availability(page: Page) -> Availability | None:
+    """Read availability from a stock notice, else from a buy button, outside page chrome."""
+    for node in page.tree.css(_STOCK_SELECTOR):
+        if page.in_chrome(node):
+            continue
+        if node.tag in ("link", "meta"):
+            value = normalize_availability(node.attributes.get("href") or node.attributes.get("content"))
+            if value is not None:
+                return value
+            continue
+        text = clean_text(node.text(deep=True, separator=" "))
+        if text is not None and len(text) < 160:
+            guess = availability_from_text(text)
+            if guess is not None:
+                return guess
+
+    for node in page.tree.css(_BUY_SELECTOR):
+        if page.in_chrome(node):
+            continue
+        text = clean_text(node.text(deep=True, separator=" ")) or clean_text(node.attributes.get("value"))
+        if text is None or len(text) > 40:
+            continue
+        guess = availability_from_text(text)
+        if guess is None:
+            continue
+        disabled = "disabled" in node.attributes
+        return "OutOfStock" if disabled and guess == "InStock" else guess
+    return None
+
+
+# --- images -------------------------------------------------------------------
+
+_IMAGE_SELECTOR = (
+    "#landingImage, #imgBlkFront, #icImg, #main-image, #mainImage, img[itemprop=image],"
+    " [class*=main-image] img,"
+    " img[class*=main-image], img[class*=mainImage], img[id*=main-image], [class*=gallery] img,"
+    " [class*=product-image] img, [class*=productImage] img, [class*=product-media] img,"
+    " #photo img, img#photo"
+)
+_IMAGE_ATTRIBUTES = ("src", "data-src", "data-old-hires", "data-zoom-image", "data-large")
+
+
+def _gallery_images(page: Page, base: str) -> list[str]:
+    """Collect gallery images in page order, outside page chrome: the displayed `src` first."""
+    images: list[str] = []
+    for node in page.tree.css(_IMAGE_SELECTOR):
+        if page.in_chrome(node):
+            continue
+        for attribute in _IMAGE_ATTRIBUTES:
+            value = node.attributes.get(attribute)
+            if not value or value.startswith("data:"):
+                continue
+            url = absolute_url(value, base)
+            if url is not None and url not in images:
+                images.append(url)
+            break
+    return images
+
+
+# --- the draft ----------------------------------------------------------------
+
+
+def heuristic_draft(page: Page, meta: dict[str, list[str]], *, url: str, base: str, country: str) -> Draft:
+    """Build a draft from the visible page: heading, shown price, stock notice, labelled rows and images."""
+    draft = Draft(method="heuristic")
+
+    heading = main_heading(page)
+    if heading is not None:
+        draft.name = _heading_text(heading)
+        if draft.name is not None and heading.tag == "h1":
+            draft.visible_fields.add("name")
+    if draft.name is None:
+        titles = meta.get("og:title") or meta.get("twitter:title") or []
+        draft.name = clean_text(titles[0]) if titles else None
+
+    price = visible_price(page, heading, country)
+    if price is not None:
+        draft.price, draft.currency = price
+    if draft.price is not None and draft.currency is None:
+        for key in ("product:price:currency", "og:price:currency", "pricecurrency"):
+            if meta.get(key):
+                draft.currency = currency_to_iso(meta[key][0], country=country)
+                break
+
+    # NOTE: a page with a price and no stock notice or buy button counts as in
+    # stock, because shops rarely show a price for what they cannot sell. A
+    # page saved without its buy box and stock notice breaks this guess.
+    draft.availability = visible_availability(page)
+    if draft.availability is None and draft.price is not None:
+        draft.availability = "InStock"
+
+    labelled = labelled_values(page)
+    draft.sku = _attribute_code(page) or labelled.get("sku")
+    if draft.sku is not None:
+        draft.visible_fields.add("sku")
+    draft.mpn = labelled.get("mpn")
+    draft.brand = labelled.get("brand") or _byline_brand(page)
+    gtin = digits_only(labelled.get("gtin"))
+    draft.gtin = gtin if gtin is not None and len(gtin) in (8, 12, 13, 14) else None
+
+    canonical = page.tree.css_first("link[rel=canonical]")
+    canonical_url = absolute_url(canonical.attributes.get("href"), base) if canonical is not None else None
+    draft.url = canonical_url
+    if draft.sku is None:
+        draft.sku = sku_from_url(canonical_url or url)
+
+    descriptions = meta.get("og:description") or meta.get("description") or []
+    draft.description = clean_text(descriptions[0]) if descriptions else None
+
+    draft.images = _gallery_images(page, base)
+    if draft.images:
+        draft.visible_fields.add("images")
+    for value in meta.get("og:image", []):
+        image = absolute_url(value, base)
+        if image is not None and image not in draft.images:
+            draft.images.append(image)
+    return draft

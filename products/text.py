@@ -1,0 +1,78 @@
+"""Small text and URL helpers shared by the extractors."""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import urljoin, urlsplit
+
+__all__ = ["absolute_url", "clean_text", "digits_only", "same_site", "site_key"]
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def clean_text(value: object) -> str | None:
+    """Return `value` HTML-unescaped with whitespace collapsed, or None when nothing is left.
+
+    >>> clean_text("  Caf&eacute;\\n  Cr&egrave;me ")
+    'Café Crème'
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+
+    text = _WHITESPACE.sub(" ", html.unescape(value)).strip()
+    return text or None
+
+
+def digits_only(value: object) -> str | None:
+    """Return the digits of a GTIN-like value, or None when it has none.
+
+    >>> digits_only("0 99482-46799 9")
+    '099482467999'
+    """
+    text = clean_text(value)
+    if text is None:
+        return None
+    digits = re.sub(r"\D", "", text)
+    return digits or None
+
+
+def absolute_url(href: object, base: str) -> str | None:
+    """Resolve `href` against `base`: None for empty, fragment, `javascript:`, `data:`, `mailto:`, `tel:`."""
+    text = clean_text(href)
+    if text is None:
+        return None
+    if text.startswith("//"):
+        text = (urlsplit(base).scheme or "https") + ":" + text
+    lowered = text.lower()
+    if lowered.startswith(("javascript:", "data:", "mailto:", "tel:", "#")):
+        return None
+    try:
+        resolved = urljoin(base, text)
+    except ValueError:
+        return None
+    return resolved if resolved.startswith(("http://", "https://")) else None
+
+
+def site_key(url: str) -> str:
+    """Return a host's registrable part for same-site checks: "www.shop.co.uk" gives "shop.co.uk".
+
+    NOTE: this is a heuristic (last two labels, three when the second-to-last is a
+    short second-level label such as "co" or "com"), not the Public Suffix List.
+    """
+    host = (urlsplit(url).hostname or "").lower()
+    labels = host.split(".")
+    if (
+        len(labels) >= 3
+        and len(labels[-1]) == 2
+        and labels[-2] in {"co", "com", "org", "net", "ac", "gov", "ne"}
+    ):
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+def same_site(url: str, site: str) -> bool:
+    """Return whether `url` belongs to the same site as `site` (another URL)."""
+    return site_key(url) == site_key(site)
