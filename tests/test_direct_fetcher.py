@@ -74,7 +74,9 @@ async def huge(_request: Request) -> StreamingResponse:
 
 
 async def gzipped(_request: Request) -> Response:
-    return Response(gzip.compress(HTML.encode()), headers={"content-type": "text/html", "content-encoding": "gzip"})
+    return Response(
+        gzip.compress(HTML.encode()), headers={"content-type": "text/html", "content-encoding": "gzip"}
+    )
 
 
 async def slow(_request: Request) -> Response:
@@ -175,7 +177,7 @@ async def test_not_found_is_status_error(base_url: str) -> None:
 
 @pytest.mark.anyio
 async def test_size_cap_enforced_while_streaming(base_url: str) -> None:
-    with pytest.raises(TooLarge, match="larger than the 0.25 MB page limit"):
+    with pytest.raises(TooLarge, match=r"larger than the 0\.25 MB page limit"):
         await fetch(f"{base_url}/huge", FetchLimits(max_bytes=256 * 1024))
 
 
@@ -187,7 +189,7 @@ async def test_gzip_body_decoded(base_url: str) -> None:
 
 @pytest.mark.anyio
 async def test_request_timeout_names_url(base_url: str) -> None:
-    with pytest.raises(FetchTimeout, match="/slow timed out after 0.3 s"):
+    with pytest.raises(FetchTimeout, match=r"/slow timed out after 0\.3 s"):
         await fetch(f"{base_url}/slow", FetchLimits(request_timeout_s=0.3))
 
 

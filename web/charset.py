@@ -5,8 +5,8 @@ from __future__ import annotations
 import codecs
 import re
 
-# Browsers look for a meta charset in the first 1024 bytes (WHATWG "prescan"); pages in the
-# wild put it later, behind long head scripts, so we look a little further.
+# Browsers look for a meta charset in the first 1024 bytes (the WHATWG "prescan"). Real pages
+# put it later, behind long head scripts, so this looks a little further.
 _PRESCAN_BYTES = 4096
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_:.\-]+)""",
@@ -46,7 +46,7 @@ def decode_html(body: bytes, content_type: str = "") -> tuple[str, str]:
     """Decode `body` and return `(text, charset used)`.
 
     Without a declared charset the body is tried as UTF-8 and falls back to
-    windows-1252, which never fails; bytes invalid in a declared charset
+    windows-1252, which decodes any byte. Bytes invalid in a declared charset
     become U+FFFD rather than failing the page.
     """
     charset = charset_from_content_type(content_type) or charset_from_document(body)

@@ -57,7 +57,9 @@ class DirectFetcher:
     >>> await fetcher.aclose()  # doctest: +SKIP
     """
 
-    def __init__(self, limits: FetchLimits | None = None, *, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self, limits: FetchLimits | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+    ):
         self.limits = limits or FetchLimits()
         self._client = httpx.AsyncClient(
             headers=BROWSER_HEADERS,
@@ -110,7 +112,7 @@ class DirectFetcher:
         )
 
     async def _request_once(self, url: str, *, requests: int) -> str | tuple[int, dict[str, str], bytes]:
-        """Send one GET; return the redirect target, or `(status, headers, body)` of an HTML answer."""
+        """Send one GET; return the redirect target, or `(status, headers, body)` of an HTML response."""
         request = self._client.build_request("GET", url)
         try:
             response = await self._client.send(request, stream=True)

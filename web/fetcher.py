@@ -40,7 +40,7 @@ class FetchError(Exception):
 
 
 class FetchTimeout(FetchError):
-    """The server did not answer in time."""
+    """The server did not respond in time."""
 
 
 class ConnectFailed(FetchError):
@@ -48,7 +48,7 @@ class ConnectFailed(FetchError):
 
 
 class HTTPStatusError(FetchError):
-    """The server answered with a status other than 2xx."""
+    """The server responded with a status other than 2xx."""
 
     def __init__(self, url: str, status: int, message: str, *, requests: int = 1) -> None:
         super().__init__(url, message, requests=requests)

@@ -1,0 +1,3 @@
+from product_extractor.server.cli import app
+
+app()

@@ -1,0 +1,183 @@
+"""The MCP server: one tool, `extract_products`, on the mcp SDK's `MCPServer`."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ValidationError
+
+from product_extractor.products import Product
+from product_extractor.server.settings import Settings
+from product_extractor.server.summary import progress_line, summarise
+from product_extractor.tools.arguments import ExtractProductsArguments
+from product_extractor.tools.extract import extract_products
+from product_extractor.tools.results import ExtractionResult
+from product_extractor.web.direct import DirectFetcher
+from product_extractor.web.fetcher import Fetcher
+
+logger = logging.getLogger(__name__)
+
+SERVER_NAME = "product-extractor"
+INSTRUCTIONS = (
+    "Use extract_products to turn shop URLs (product pages or category/search listings) into structured "
+    "product records. Pass all URLs in one call: they are fetched at the same time."
+)
+TOOL_DESCRIPTION = """Extract structured product data (name, brand, price, currency, availability, sku, gtin,
+images, rating, variants, ...) from e-commerce pages.
+
+Each URL may be a product page or a category/search/listing page. For a listing, the tool finds the
+product links and opens up to max_products_per_url of them. All URLs are processed at the same time,
+so one call with many URLs takes about as long as the slowest URL. A URL that fails is reported in
+url_results with the reason, and never removes the products of the other URLs."""
+
+
+@dataclass
+class ServerState:
+    """State that lives as long as the server process: the shared fetcher."""
+
+    settings: Settings
+    fetcher: Fetcher | None = None
+
+
+FetcherFactory = Callable[[Settings], Fetcher]
+
+
+def create_server(
+    settings: Settings | None = None, *, fetcher_factory: FetcherFactory | None = None
+) -> MCPServer:
+    """Build the MCP server; `fetcher_factory` replaces the direct fetcher (for other backends)."""
+    settings = settings or Settings()
+    state = ServerState(settings=settings)
+    make_fetcher = fetcher_factory or (lambda current: DirectFetcher(current.fetch_limits()))
+
+    @asynccontextmanager
+    async def lifespan(_server: MCPServer) -> AsyncIterator[None]:
+        state.fetcher = make_fetcher(settings)
+        try:
+            yield
+        finally:
+            await state.fetcher.aclose()
+            state.fetcher = None
+
+    server = MCPServer(
+        name=SERVER_NAME,
+        title="Product extractor",
+        instructions=INSTRUCTIONS,
+        version=_version(),
+        log_level=settings.log_level,
+        lifespan=lifespan,
+        tools=[_extract_tool(state)],
+    )
+    return server
+
+
+def _extract_tool(state: ServerState) -> Tool:
+    tool = Tool.from_function(
+        _make_extract_function(state),
+        name="extract_products",
+        title="Extract products from shop URLs",
+        description=TOOL_DESCRIPTION,
+        annotations=ToolAnnotations(
+            title="Extract products from shop URLs",
+            read_only_hint=True,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=True,
+        ),
+    )
+    # The function accepts any value for every argument, so the published schema comes from
+    # the argument model, which alone validates and words the errors an agent reads.
+    return tool.model_copy(update={"parameters": ExtractProductsArguments.model_json_schema()})
+
+
+def _make_extract_function(state: ServerState) -> Callable[..., Any]:
+    async def extract_products_tool(ctx: Context, **parsed_arguments: Any) -> CallToolResult:
+        arguments = _validate_arguments(ctx, parsed_arguments)
+        if state.fetcher is None:
+            raise ToolError("the server is shutting down; call extract_products again")
+
+        products_so_far = 0
+
+        async def report(url: str, products: list[Product], found: int, expected: int) -> None:
+            nonlocal products_so_far
+            products_so_far += len(products)
+            await ctx.report_progress(products_so_far, message=progress_line(url, found, expected))
+
+        result = await extract_products(
+            arguments,
+            state.fetcher,
+            options=state.settings.fan_out_options(),
+            on_products=report,
+            job_id=ctx.request_id,
+        )
+        return CallToolResult(
+            content=[TextContent(type="text", text=summarise(result))],
+            structured_content=result.model_dump(mode="json"),
+        )
+
+    _adopt_model_signature(extract_products_tool, ExtractProductsArguments)
+    return extract_products_tool
+
+
+def _adopt_model_signature(function: Callable[..., Any], model: type[BaseModel]) -> None:
+    """Give `function` the context plus one optional keyword parameter of any type per field of `model`."""
+    parameters = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Context)]
+    annotations: dict[str, Any] = {"ctx": Context}
+    for name in model.model_fields:
+        parameters.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Any, default=None)
+        )
+        annotations[name] = Any
+
+    returns = Annotated[CallToolResult, ExtractionResult]
+    annotations["return"] = returns
+    function.__signature__ = inspect.Signature(parameters, return_annotation=returns)  # type: ignore[attr-defined]
+    function.__annotations__ = annotations
+
+
+def _validate_arguments(ctx: Context, parsed_arguments: dict[str, Any]) -> ExtractProductsArguments:
+    """Validate the arguments the caller sent, naming unknown and missing ones.
+
+    The SDK has already decoded arguments that arrived as JSON text (some hosts send
+    lists that way) but dropped names the tool does not know, so the names come
+    from the raw request.
+    """
+    params = ctx.request_context.params or {}
+    given = params.get("arguments") or {}
+    values = {name: parsed_arguments.get(name, value) for name, value in given.items()}
+    try:
+        return ExtractProductsArguments.model_validate(values)
+    except ValidationError as error:
+        raise ToolError(describe_validation_error(error)) from None
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Return one line per invalid argument: its name (and item index), the reason, and the value given."""
+    lines = ["invalid arguments:"]
+    for problem in error.errors():
+        location = ".".join(str(part) for part in problem["loc"]) or "arguments"
+        reason = str(problem["msg"]).removeprefix("Value error, ")
+        given = problem.get("input")
+        if isinstance(given, (int, float, str)) and not isinstance(given, bool) and repr(given) not in reason:
+            shown = repr(given) if len(repr(given)) <= 80 else repr(given)[:77] + "..."
+            reason += f" (got {shown})"
+        lines.append(f"- {location}: {reason}")
+    return "\n".join(lines)
+
+
+def _version() -> str:
+    try:
+        return version("product-extractor-mcp")
+    except PackageNotFoundError:
+        return "0+unknown"

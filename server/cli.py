@@ -1,0 +1,124 @@
+"""The `product-extractor` command: serve the MCP server, extract from the shell, or run the demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import anyio
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import Progress, TaskID
+
+from product_extractor.products import Product
+from product_extractor.server.app import create_server, describe_validation_error
+from product_extractor.server.demo import run_demo
+from product_extractor.server.settings import Settings
+from product_extractor.tools.arguments import ExtractProductsArguments
+from product_extractor.tools.extract import extract_products
+from product_extractor.tools.results import ExtractionResult
+from product_extractor.web.direct import DirectFetcher
+
+app = typer.Typer(
+    help="An MCP tool server that extracts structured product data from shop URLs.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+class Transport(StrEnum):
+    stdio = "stdio"
+    http = "http"
+
+
+def configure_logging(level: str) -> None:
+    """Send every log record to stderr, because stdout carries the MCP stdio transport."""
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+
+
+@app.command()
+def serve(
+    transport: Annotated[Transport, typer.Option(help="stdio for an MCP host, http for streamable HTTP")] = (
+        Transport.stdio
+    ),
+    host: Annotated[str, typer.Option(help="address to bind with --transport http")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port to bind with --transport http")] = 8000,
+) -> None:
+    """Run the MCP server (stdio by default)."""
+    settings = Settings()
+    server = create_server(settings)
+    configure_logging(settings.log_level)
+    if transport is Transport.stdio:
+        server.run("stdio")
+    else:
+        server.run("streamable-http", host=host, port=port)
+
+
+@app.command()
+def extract(
+    urls: Annotated[list[str], typer.Argument(help="product or listing page URLs")],
+    max_products_per_url: Annotated[int, typer.Option(help="products to open per listing URL")] = 30,
+    timeout_s: Annotated[float, typer.Option(help="deadline per URL, seconds")] = 120,
+) -> None:
+    """Extract products without MCP and print the JSON result on stdout, progress on stderr."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    try:
+        arguments = ExtractProductsArguments(
+            urls=urls, max_products_per_url=max_products_per_url, timeout_s=timeout_s
+        )
+    except ValidationError as error:
+        typer.echo(describe_validation_error(error), err=True)
+        raise typer.Exit(2) from None
+
+    result = anyio.run(_extract_with_progress, settings, arguments)
+    json.dump(result.model_dump(mode="json"), sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+@app.command()
+def demo(
+    pages: Annotated[
+        Path | None,
+        typer.Option(
+            help="saved-pages folder to serve; default ../shared/corpus, else the bundled sample shop"
+        ),
+    ] = None,
+) -> None:
+    """Serve saved shop pages locally, call extract_products over stdio, and print what came back."""
+    configure_logging("WARNING")
+    raise typer.Exit(anyio.run(run_demo, pages))
+
+
+async def _extract_with_progress(settings: Settings, arguments: ExtractProductsArguments) -> ExtractionResult:
+    fetcher = DirectFetcher(settings.fetch_limits())
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True) as progress:
+        bars: dict[str, TaskID] = {}
+
+        async def report(url: str, _products: list[Product], found: int, expected: int) -> None:
+            if url not in bars:
+                bars[url] = progress.add_task(urlsplit(url).netloc, total=expected)
+            progress.update(bars[url], completed=found, total=expected)
+
+        try:
+            return await extract_products(
+                arguments, fetcher, options=settings.fan_out_options(), on_products=report
+            )
+        finally:
+            await fetcher.aclose()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,47 @@
+"""Server settings from the environment (prefix PRODUCT_EXTRACTOR_)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from product_extractor.tools.extract import FanOutOptions
+from product_extractor.web.direct import FetchLimits
+
+
+class Settings(BaseSettings):
+    """Every knob of the server; each field is read from PRODUCT_EXTRACTOR_<FIELD NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="PRODUCT_EXTRACTOR_", extra="ignore")
+
+    listing_concurrency: int = Field(
+        default=10, ge=1, le=100, description="product pages in flight per listing URL with many products"
+    )
+    small_listing_concurrency: int = Field(
+        default=5, ge=1, le=100, description="product pages in flight per listing URL with few products"
+    )
+    small_listing_max: int = Field(
+        default=10, ge=0, description="a listing with at most this many products counts as small"
+    )
+    max_listing_pages: int = Field(default=5, ge=1, le=50, description="pagination pages followed per URL")
+    request_timeout_s: float = Field(default=30.0, gt=0, description="timeout of each HTTP request, seconds")
+    max_page_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="page size cap, bytes")
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def fan_out_options(self) -> FanOutOptions:
+        return FanOutOptions(
+            listing_concurrency=self.listing_concurrency,
+            small_listing_concurrency=self.small_listing_concurrency,
+            small_listing_max=self.small_listing_max,
+            max_listing_pages=self.max_listing_pages,
+        )
+
+    def fetch_limits(self) -> FetchLimits:
+        return FetchLimits(
+            request_timeout_s=self.request_timeout_s,
+            max_bytes=self.max_page_bytes,
+            max_redirects=self.max_redirects,
+        )

@@ -1,0 +1,71 @@
+"""The short text an agent reads first: per-URL counts, failures, and the first products."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from product_extractor.tools.results import ExtractionResult
+
+PRODUCTS_SHOWN = 10
+NAME_WIDTH = 60
+URL_WIDTH = 60
+
+
+def summarise(result: ExtractionResult) -> str:
+    """Return a compact human summary of `result`; the structured content carries the data."""
+    stats = result.stats
+    lines = [
+        f"{stats.products} products from {stats.urls} URLs in {stats.wall_seconds:.1f} s "
+        f"({stats.urls_ok} ok, {stats.urls_partial} partial, {stats.urls_failed} failed; "
+        f"{stats.requests} requests, {stats.pages_parsed} pages parsed)."
+    ]
+    if result.duplicate_urls:
+        lines.append(f"Fetched once, given more than once: {', '.join(result.duplicate_urls)}")
+
+    for entry in result.url_results:
+        line = (
+            f"- {entry.url}: {entry.status}, {_count(entry.products_found, 'product')}, {entry.seconds:.1f} s"
+        )
+        if entry.error:
+            line += f". {entry.error}"
+        lines.append(line)
+
+    if result.products:
+        lines.append("")
+        lines.append(
+            f"First {min(PRODUCTS_SHOWN, len(result.products))} products (name | price | availability):"
+        )
+        lines.extend(_product_line(record) for record in result.products[:PRODUCTS_SHOWN])
+    return "\n".join(lines)
+
+
+def _product_line(record: dict[str, Any]) -> str:
+    name = str(record.get("name") or "(no name)")
+    if len(name) > NAME_WIDTH:
+        name = name[: NAME_WIDTH - 1] + "…"
+    price = record.get("price")
+    shown_price = f"{price} {record.get('currency') or ''}".strip() if price is not None else "-"
+    return f"- {name} | {shown_price} | {record.get('availability') or '-'}"
+
+
+def progress_line(url: str, found: int, expected: int) -> str:
+    """Return the one-line progress message of a URL, e.g. "shop.example/c/lamps: 12/30 products"."""
+    return f"{short_url(url)}: {found}/{expected} products"
+
+
+def short_url(url: str) -> str:
+    """Return `url` without its scheme, cut in the middle to `URL_WIDTH` characters.
+
+    The host alone would not tell apart two category pages of one shop.
+    """
+    parts = urlsplit(url)
+    shown = parts.netloc + parts.path + (f"?{parts.query}" if parts.query else "")
+    if len(shown) <= URL_WIDTH:
+        return shown
+    half = (URL_WIDTH - 1) // 2
+    return shown[:half] + "…" + shown[-half:]
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

@@ -1,0 +1,134 @@
+"""The server as an MCP host runs it: a subprocess over stdio, and over streamable HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.types import TextContent
+
+from product_extractor.sandbox import SAMPLE_SHOP_DIR, RunningShop, running_shop
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def shop() -> Iterator[RunningShop]:
+    with running_shop(SAMPLE_SHOP_DIR, latency=(0.01, 0.05), seed=11) as running:
+        yield running
+
+
+def category_urls(shop: RunningShop) -> list[str]:
+    return [site["category_url"] for site in shop.index()["sites"] if site["category_url"]]
+
+
+def server_environment() -> dict[str, str]:
+    return {**os.environ, "PRODUCT_EXTRACTOR_LOG_LEVEL": "INFO"}
+
+
+async def test_stdio_server_extracts(shop: RunningShop) -> None:
+    parameters = StdioServerParameters(
+        command=sys.executable, args=["-m", "product_extractor.server", "serve"], env=server_environment()
+    )
+    urls = category_urls(shop)
+    progress: list[tuple[float, str | None]] = []
+
+    async def on_progress(done: float, _total: float | None, message: str | None) -> None:
+        progress.append((done, message))
+
+    async with Client(parameters) as client:
+        tools = await client.list_tools()
+        result = await client.call_tool("extract_products", {"urls": urls}, progress_callback=on_progress)
+
+    assert [tool.name for tool in tools.tools] == ["extract_products"]
+    assert not result.is_error
+    assert result.structured_content is not None
+    statuses = [entry["status"] for entry in result.structured_content["url_results"]]
+    assert statuses == ["ok"] * len(urls)
+    assert progress, "no progress notification arrived"
+    assert progress[-1][0] == result.structured_content["stats"]["products"]
+    summary = "".join(block.text for block in result.content if isinstance(block, TextContent))
+    assert f"from {len(urls)} URLs" in summary
+
+
+def test_extract_command_prints_json(shop: RunningShop) -> None:
+    url = category_urls(shop)[0]
+    completed = subprocess.run(
+        [sys.executable, "-m", "product_extractor.server", "extract", url, "--max-products-per-url", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=server_environment(),
+    )
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    assert result["url_results"][0]["status"] == "ok"
+    assert len(result["products"]) == 2
+
+
+def test_extract_command_rejects_bad_url() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "product_extractor.server", "extract", "ftp://shop.example/x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert "urls.0" in completed.stderr
+    assert completed.stdout == ""
+
+
+SERVE_HTTP = [sys.executable, "-m", "product_extractor.server", "serve", "--transport", "http"]
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log_path = tmp_path / "server.log"
+    # The log goes to a file because an unread pipe would fill up and stall the server.
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [*SERVE_HTTP, "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env=server_environment(),
+        )
+        try:
+            _wait_for_port(port, process, log_path)
+            yield f"http://127.0.0.1:{port}/mcp"
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the HTTP server exited early:\n{log_path.read_text()}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"the HTTP server did not listen on port {port} within 20 s")
+
+
+async def test_http_server_extracts(shop: RunningShop, http_server: str) -> None:
+    urls = category_urls(shop)[:2]
+    async with Client(http_server) as client:
+        result = await client.call_tool("extract_products", {"urls": urls})
+    assert not result.is_error
+    assert result.structured_content is not None
+    assert [entry["status"] for entry in result.structured_content["url_results"]] == ["ok", "ok"]

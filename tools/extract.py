@@ -1,0 +1,308 @@
+"""The `extract_products` fan-out: every URL at once, each listing's product pages under a limiter."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import anyio
+
+from product_extractor.products import Product
+from product_extractor.products.parse import ParsedPage, parse_page
+from product_extractor.tools.arguments import ExtractProductsArguments, split_duplicates
+from product_extractor.tools.results import (
+    ExtractionResult,
+    ExtractionStats,
+    PageKindSeen,
+    UrlResult,
+    UrlStatus,
+    product_record,
+)
+from product_extractor.web.fetcher import Fetcher, FetchError, Page
+
+logger = logging.getLogger(__name__)
+
+# Called with (input URL, products just found, products found so far for that URL, products expected).
+ProductsCallback = Callable[[str, list[Product], int, int], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class FanOutOptions:
+    """Concurrency bounds that keep one call from pushing a shop too hard."""
+
+    # Product pages in flight per listing URL: the larger bound once a listing yields more
+    # than `small_listing_max` products, the smaller one below that.
+    listing_concurrency: int = 10
+    small_listing_concurrency: int = 5
+    small_listing_max: int = 10
+    max_listing_pages: int = 5  # listing pages followed through pagination per input URL
+
+
+async def extract_products(
+    arguments: ExtractProductsArguments,
+    fetcher: Fetcher,
+    *,
+    options: FanOutOptions | None = None,
+    on_products: ProductsCallback | None = None,
+    job_id: str | None = None,
+) -> ExtractionResult:
+    """Extract products from every URL in `arguments` concurrently and return the combined result.
+
+    One URL failing or running out of time never costs another URL its products.
+    """
+    options = options or FanOutOptions()
+    job_id = job_id or uuid.uuid4().hex[:12]
+    started = time.monotonic()
+    urls, duplicates = split_duplicates(arguments.urls)
+    jobs = [
+        _UrlJob(
+            url=url,
+            arguments=arguments,
+            fetcher=fetcher,
+            options=options,
+            on_products=on_products,
+            job_id=job_id,
+        )
+        for url in urls
+    ]
+    logger.info("job %s: extracting products from %d URLs", job_id, len(jobs))
+
+    async with anyio.create_task_group() as group:
+        for job in jobs:
+            group.start_soon(job.run)
+
+    result = _combine(jobs, arguments, duplicates, wall_seconds=time.monotonic() - started)
+    logger.info(
+        "job %s: finished in %.2f s, %d products, %d requests",
+        job_id,
+        result.stats.wall_seconds,
+        result.stats.products,
+        result.stats.requests,
+    )
+    return result
+
+
+@dataclass
+class _UrlJob:
+    """The state of one input URL while its pages are fetched."""
+
+    url: str
+    arguments: ExtractProductsArguments
+    fetcher: Fetcher
+    options: FanOutOptions
+    on_products: ProductsCallback | None
+    job_id: str
+
+    page_kind: PageKindSeen = "unknown"
+    slots: list[Product | None] = field(default_factory=list)  # in listing order
+    product_links: int = 0
+    failed_product_pages: int = 0
+    first_product_error: str | None = None
+    error: str | None = None
+    timed_out: bool = False
+    requests: int = 0
+    pages_parsed: int = 0
+    seconds: float = 0.0
+
+    async def run(self) -> None:
+        started = time.monotonic()
+        logger.info("job %s: start %s", self.job_id, self.url)
+
+        with anyio.move_on_after(self.arguments.timeout_s) as deadline:
+            try:
+                await self._extract()
+            except FetchError as error:
+                self.error = str(error)
+            except Exception as error:
+                logger.exception("job %s: unexpected error on %s", self.job_id, self.url)
+                self.error = f"internal error while extracting {self.url}: {type(error).__name__}: {error}"
+        self.timed_out = deadline.cancelled_caught
+        self.seconds = time.monotonic() - started
+
+        found = sum(product is not None for product in self.slots)
+        if self.error or self.timed_out or self.failed_product_pages:
+            logger.warning("job %s: %s ended %s: %s", self.job_id, self.url, self.status(), self.message())
+        else:
+            logger.info("job %s: %s done, %d products in %.2f s", self.job_id, self.url, found, self.seconds)
+
+    async def _extract(self) -> None:
+        parsed = await self._fetch_and_parse(self.url)
+        self.page_kind = parsed.kind
+
+        if parsed.product_links and (parsed.kind == "listing" or not parsed.products):
+            self.page_kind = "listing"
+            await self._extract_listing(parsed)
+        elif parsed.kind == "listing" and parsed.products:
+            # A listing that carries its products inline (a JSON-LD ItemList) needs no further requests.
+            products = [
+                product.model_copy(update={"listing_url": self.url, "position": index + 1})
+                for index, product in enumerate(parsed.products[: self.arguments.max_products_per_url])
+            ]
+            await self._add_all(products)
+        elif parsed.products:
+            self.page_kind = "product"
+            await self._add_all(parsed.products[:1])
+        else:
+            self.error = (
+                f"{self.url} has no product data and no product links; pass a product page or a "
+                "category/search page of a shop"
+            )
+
+    async def _extract_listing(self, first_page: ParsedPage) -> None:
+        links = await self._collect_product_links(first_page)
+        self.product_links = len(links)
+        self.slots = [None] * len(links)
+
+        concurrency = (
+            self.options.listing_concurrency
+            if len(links) > self.options.small_listing_max
+            else self.options.small_listing_concurrency
+        )
+        limiter = anyio.CapacityLimiter(concurrency)
+        async with anyio.create_task_group() as group:
+            for position, link in enumerate(links, start=1):
+                group.start_soon(self._extract_listed_product, link, position, limiter)
+
+        if self.failed_product_pages == len(links):
+            self.error = f"every product page of {self.url} failed; first error: {self.first_product_error}"
+
+    async def _collect_product_links(self, first_page: ParsedPage) -> list[str]:
+        """Return up to `max_products_per_url` product links, following pagination while short."""
+        wanted = self.arguments.max_products_per_url
+        links = list(dict.fromkeys(first_page.product_links))
+        visited = {self.url, first_page.url}
+        next_url = first_page.next_page_url
+        pages = 1
+
+        while (
+            len(links) < wanted
+            and next_url
+            and next_url not in visited
+            and pages < self.options.max_listing_pages
+        ):
+            visited.add(next_url)
+            try:
+                parsed = await self._fetch_and_parse(next_url)
+            except FetchError as error:
+                logger.warning("job %s: listing page %s failed: %s", self.job_id, next_url, error)
+                break
+            pages += 1
+            links.extend(link for link in parsed.product_links if link not in links)
+            next_url = parsed.next_page_url
+
+        return links[:wanted]
+
+    async def _extract_listed_product(self, link: str, position: int, limiter: anyio.CapacityLimiter) -> None:
+        async with limiter:
+            try:
+                parsed = await self._fetch_and_parse(link)
+            except FetchError as error:
+                self._product_page_failed(str(error))
+                return
+            except Exception as error:
+                logger.exception("job %s: unexpected error on product page %s", self.job_id, link)
+                self._product_page_failed(f"internal error on {link}: {type(error).__name__}: {error}")
+                return
+
+        if not parsed.products:
+            self._product_page_failed(f"{link} has no product data")
+            return
+
+        product = parsed.products[0].model_copy(update={"listing_url": self.url, "position": position})
+        self.slots[position - 1] = product
+        await self._announce([product])
+
+    def _product_page_failed(self, message: str) -> None:
+        self.failed_product_pages += 1
+        if self.first_product_error is None:
+            self.first_product_error = message
+
+    async def _add_all(self, products: list[Product]) -> None:
+        self.slots = list(products)
+        await self._announce(products)
+
+    async def _announce(self, products: list[Product]) -> None:
+        if self.on_products is None:
+            return
+        found = sum(product is not None for product in self.slots)
+        await self.on_products(self.url, products, found, len(self.slots))
+
+    async def _fetch_and_parse(self, url: str) -> ParsedPage:
+        try:
+            page: Page = await self.fetcher.fetch(url)
+        except FetchError as error:
+            self.requests += error.requests
+            raise
+        self.requests += page.requests
+
+        # Parsing a large page takes tens of milliseconds; a worker thread keeps the other
+        # URLs' requests moving meanwhile.
+        parsed = await anyio.to_thread.run_sync(parse_page, page.text, page.url)
+        self.pages_parsed += 1
+        return parsed
+
+    def products(self) -> list[Product]:
+        return [product for product in self.slots if product is not None]
+
+    def status(self) -> UrlStatus:
+        found = len(self.products())
+        if found == 0:
+            return "failed"
+        if self.error or self.timed_out or self.failed_product_pages:
+            return "partial"
+        return "ok"
+
+    def message(self) -> str | None:
+        found = len(self.products())
+        if self.timed_out:
+            done = f" with {found} of {len(self.slots)} product pages done" if self.slots else ""
+            return (
+                f"{self.url} timed out after {self.arguments.timeout_s:g} s{done}; retry with a larger "
+                "timeout_s or a smaller max_products_per_url"
+            )
+        if self.error:
+            return self.error
+        if self.failed_product_pages:
+            return (
+                f"{self.failed_product_pages} of {len(self.slots)} product pages failed; "
+                f"first error: {self.first_product_error}"
+            )
+        return None
+
+    def url_result(self) -> UrlResult:
+        return UrlResult(
+            url=self.url,
+            status=self.status(),
+            error=self.message(),
+            page_kind=self.page_kind,
+            products_found=len(self.products()),
+            product_links=self.product_links,
+            failed_product_pages=self.failed_product_pages,
+            seconds=round(self.seconds, 3),
+            requests=self.requests,
+            pages_parsed=self.pages_parsed,
+        )
+
+
+def _combine(
+    jobs: list[_UrlJob], arguments: ExtractProductsArguments, duplicates: list[str], *, wall_seconds: float
+) -> ExtractionResult:
+    fields: list[str] | None = list(arguments.fields) if arguments.fields is not None else None
+    url_results = [job.url_result() for job in jobs]
+    products = [product_record(product, fields) for job in jobs for product in job.products()]
+    stats = ExtractionStats(
+        wall_seconds=round(wall_seconds, 3),
+        requests=sum(result.requests for result in url_results),
+        pages_parsed=sum(result.pages_parsed for result in url_results),
+        urls=len(url_results),
+        urls_ok=sum(result.status == "ok" for result in url_results),
+        urls_partial=sum(result.status == "partial" for result in url_results),
+        urls_failed=sum(result.status == "failed" for result in url_results),
+        products=len(products),
+    )
+    return ExtractionResult(
+        products=products, url_results=url_results, duplicate_urls=duplicates, stats=stats
+    )
