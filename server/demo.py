@@ -50,9 +50,13 @@ def choose_urls(index: dict[str, Any]) -> list[str]:
             f"the saved pages give {len(sites)} category pages; the demo needs {CATEGORY_URLS}"
         )
     chosen = [site["category_url"] for site in sites[:CATEGORY_URLS]]
+
+    # A product page of a fourth site when there is one, else the last product of a chosen site.
     others = [site for site in index["sites"] if site not in sites[:CATEGORY_URLS] and site["product_urls"]]
     if others:
         chosen.append(others[0]["product_urls"][0])
+    else:
+        chosen.append(sites[0]["product_urls"][-1])
     return chosen
 
 
@@ -92,9 +96,8 @@ async def _call_over_stdio(console: Console, urls: list[str]) -> dict[str, Any] 
     started = time.monotonic()
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        console.print(
-            f"  [dim]{time.monotonic() - started:6.2f} s[/dim] {int(progress):3d} products  {message}"
-        )
+        elapsed = time.monotonic() - started
+        console.print(f"  [dim]{elapsed:6.2f} s[/dim]  total {int(progress):3d}  {message}")
 
     async with Client(server) as client:
         tools = await client.list_tools()

@@ -132,3 +132,15 @@ async def test_http_server_extracts(shop: RunningShop, http_server: str) -> None
     assert not result.is_error
     assert result.structured_content is not None
     assert [entry["status"] for entry in result.structured_content["url_results"]] == ["ok", "ok"]
+
+
+def test_demo_runs_on_sample_shop() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "product_extractor.server", "demo", "--pages", str(SAMPLE_SHOP_DIR)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "4 ok, 0 partial, 0 failed" in completed.stdout
