@@ -45,6 +45,8 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    # httpx2 logs every request at INFO; the fan-out already logs each URL's start, end and failure.
+    logging.getLogger("httpx2").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 @app.command()

@@ -16,7 +16,7 @@ def summarise(result: ExtractionResult) -> str:
     """Return a compact human summary of `result`; the structured content carries the data."""
     stats = result.stats
     lines = [
-        f"{stats.products} products from {stats.urls} URLs in {stats.wall_seconds:.1f} s "
+        f"{_count(stats.products, 'product')} from {_count(stats.urls, 'URL')} in {stats.wall_seconds:.1f} s "
         f"({stats.urls_ok} ok, {stats.urls_partial} partial, {stats.urls_failed} failed; "
         f"{stats.requests} requests, {stats.pages_parsed} pages parsed)."
     ]

@@ -144,3 +144,64 @@ def test_demo_runs_on_sample_shop() -> None:
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "4 ok, 0 partial, 0 failed" in completed.stdout
+
+
+def test_stdout_carries_only_json_rpc(shop: RunningShop) -> None:
+    urls = [*category_urls(shop), f"{shop.base_url}/www.sample-books.example/no-such-page"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "product_extractor.server", "serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=server_environment(),
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+
+    def send(message: dict[str, object]) -> None:
+        assert process.stdin is not None
+        process.stdin.write(json.dumps(message) + "\n")
+        process.stdin.flush()
+
+    send(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "0"},
+            },
+        }
+    )
+    send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    send(
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {
+                "name": "extract_products",
+                "arguments": {"urls": urls},
+                "_meta": {"progressToken": "job"},
+            },
+        }
+    )
+
+    messages = []
+    while True:
+        line = process.stdout.readline()
+        assert line, "the server closed stdout before answering the call"
+        messages.append(json.loads(line))
+        if messages[-1].get("id") == 2:
+            break
+    process.stdin.close()
+    process.wait(timeout=10)
+    stderr = process.stderr.read() if process.stderr else ""
+
+    assert all(message["jsonrpc"] == "2.0" for message in messages)
+    assert any(message.get("method") == "notifications/progress" for message in messages)
+    assert "no-such-page" in stderr
+    assert process.returncode == 0

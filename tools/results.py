@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from product_extractor.products import Product
+from product_extractor.tools.arguments import ALWAYS_RETURNED
 
 UrlStatus = Literal["ok", "partial", "failed"]
 PageKindSeen = Literal["product", "listing", "other", "unknown"]
@@ -58,8 +59,13 @@ class ExtractionResult(BaseModel):
 
 def product_record(product: Product, fields: list[str] | None) -> dict[str, Any]:
     """Return `product` as JSON-ready data, keeping only `fields` and the provenance fields when given."""
-    record = product.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
+    # Empty values cost the agent's context and say nothing, so they are left out.
+    record = {
+        key: value
+        for key, value in product.model_dump(mode="json", exclude_none=True).items()
+        if value != [] and value != ""
+    }
     if fields is None:
         return record
-    keep = set(fields) | {"source_url", "listing_url", "position"}
+    keep = set(fields) | set(ALWAYS_RETURNED)
     return {key: value for key, value in record.items() if key in keep}
