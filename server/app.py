@@ -18,7 +18,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError
 
 from product_extractor.products import Product
-from product_extractor.server.settings import Settings
+from product_extractor.server.settings import Settings, load_settings
 from product_extractor.server.summary import progress_line, summarise
 from product_extractor.tools.arguments import ExtractProductsArguments
 from product_extractor.tools.extract import extract_products
@@ -57,7 +57,7 @@ def create_server(
     settings: Settings | None = None, *, fetcher_factory: FetcherFactory | None = None
 ) -> MCPServer:
     """Build the MCP server; `fetcher_factory` replaces the direct fetcher (for other backends)."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
     state = ServerState(settings=settings)
     make_fetcher = fetcher_factory or (lambda current: DirectFetcher(current.fetch_limits()))
 
@@ -108,11 +108,18 @@ def _make_extract_function(state: ServerState) -> Callable[..., Any]:
             raise ToolError("the server is shutting down; call extract_products again")
 
         products_so_far = 0
+        expected_by_url: dict[str, int] = {}
 
         async def report(url: str, products: list[Product], found: int, expected: int) -> None:
             nonlocal products_so_far
             products_so_far += len(products)
-            await ctx.report_progress(products_so_far, message=progress_line(url, found, expected))
+            # The total grows as listings report how many products they link to.
+            expected_by_url[url] = expected
+            await ctx.report_progress(
+                products_so_far,
+                total=sum(expected_by_url.values()),
+                message=progress_line(url, found, expected),
+            )
 
         result = await extract_products(
             arguments,
@@ -169,8 +176,10 @@ def describe_validation_error(error: ValidationError) -> str:
         location = ".".join(str(part) for part in problem["loc"]) or "arguments"
         reason = str(problem["msg"]).removeprefix("Value error, ")
         given = problem.get("input")
-        if isinstance(given, (int, float, str)) and not isinstance(given, bool) and repr(given) not in reason:
-            shown = repr(given) if len(repr(given)) <= 80 else repr(given)[:77] + "..."
+        shown = repr(given)
+        # A URL error already quotes the URL; other errors get the value appended.
+        if isinstance(given, (bool, int, float, str)) and not (isinstance(given, str) and shown in reason):
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
             reason += f" (got {shown})"
         lines.append(f"- {location}: {reason}")
     return "\n".join(lines)

@@ -19,7 +19,7 @@ from rich.progress import Progress, TaskID
 from product_extractor.products import Product
 from product_extractor.server.app import create_server, describe_validation_error
 from product_extractor.server.demo import run_demo
-from product_extractor.server.settings import Settings
+from product_extractor.server.settings import Settings, SettingsError, load_settings
 from product_extractor.tools.arguments import ExtractProductsArguments
 from product_extractor.tools.extract import extract_products
 from product_extractor.tools.results import ExtractionResult
@@ -58,7 +58,7 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port to bind with --transport http")] = 8000,
 ) -> None:
     """Run the MCP server (stdio by default)."""
-    settings = Settings()
+    settings = _settings_or_exit()
     server = create_server(settings)
     configure_logging(settings.log_level)
     if transport is Transport.stdio:
@@ -72,13 +72,24 @@ def extract(
     urls: Annotated[list[str], typer.Argument(help="product or listing page URLs")],
     max_products_per_url: Annotated[int, typer.Option(help="products to open per listing URL")] = 30,
     timeout_s: Annotated[float, typer.Option(help="deadline per URL, seconds")] = 120,
+    fields: Annotated[
+        list[str] | None, typer.Option("--field", help="a product field to return; repeat for several")
+    ] = None,
 ) -> None:
-    """Extract products without MCP and print the JSON result on stdout, progress on stderr."""
-    settings = Settings()
+    """Extract products without MCP and print the JSON result on stdout, progress on stderr.
+
+    Exits with 1 when every URL failed, 2 on invalid arguments or settings.
+    """
+    settings = _settings_or_exit()
     configure_logging(settings.log_level)
     try:
-        arguments = ExtractProductsArguments(
-            urls=urls, max_products_per_url=max_products_per_url, timeout_s=timeout_s
+        arguments = ExtractProductsArguments.model_validate(
+            {
+                "urls": urls,
+                "max_products_per_url": max_products_per_url,
+                "timeout_s": timeout_s,
+                "fields": fields,
+            }
         )
     except ValidationError as error:
         typer.echo(describe_validation_error(error), err=True)
@@ -87,6 +98,8 @@ def extract(
     result = anyio.run(_extract_with_progress, settings, arguments)
     json.dump(result.model_dump(mode="json"), sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
+    if result.stats.urls_failed == result.stats.urls:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -101,6 +114,14 @@ def demo(
     """Serve saved shop pages locally, call extract_products over stdio, and print what came back."""
     configure_logging("WARNING")
     raise typer.Exit(anyio.run(run_demo, pages))
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
 
 
 async def _extract_with_progress(settings: Settings, arguments: ExtractProductsArguments) -> ExtractionResult:

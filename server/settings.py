@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from product_extractor.tools.extract import FanOutOptions
@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     max_redirects: int = Field(default=5, ge=0, le=20)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
     def fan_out_options(self) -> FanOutOptions:
         return FanOutOptions(
             listing_concurrency=self.listing_concurrency,
@@ -45,3 +50,19 @@ class Settings(BaseSettings):
             max_bytes=self.max_page_bytes,
             max_redirects=self.max_redirects,
         )
+
+
+class SettingsError(Exception):
+    """An environment variable contains an invalid setting; `str()` names each variable and the reason."""
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment, or raise `SettingsError` naming each invalid variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        lines = ["invalid settings in the environment:"]
+        for problem in error.errors():
+            name = "PRODUCT_EXTRACTOR_" + "_".join(str(part) for part in problem["loc"]).upper()
+            lines.append(f"- {name}: {problem['msg']} (got {problem.get('input')!r})")
+        raise SettingsError("\n".join(lines)) from None

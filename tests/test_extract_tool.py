@@ -115,7 +115,10 @@ async def test_duplicates_reported_fetched_once(shop: RunningShop) -> None:
     result = await call({"urls": [url, url.replace("http://", "HTTP://", 1), url + "#reviews"]})
     assert result.structured_content is not None
     assert len(result.structured_content["url_results"]) == 1
-    assert result.structured_content["duplicate_urls"] == [url, url]
+    assert result.structured_content["duplicate_urls"] == [
+        url.replace("http://", "HTTP://", 1),
+        url + "#reviews",
+    ]
     assert len([record for record in shop.request_log() if record.host]) == 1
 
 
@@ -180,6 +183,7 @@ async def test_timed_out_url_keeps_others(shop: RunningShop) -> None:
     timed_out = entry_for(result, slow["category_url"])
     assert timed_out["status"] == "failed"
     assert "timed out after 1 s" in timed_out["error"]
+    assert timed_out["requests"] == 1
     ok = entry_for(result, healthy["category_url"])
     assert ok["status"] == "ok"
     assert ok["products_found"] == len(healthy["product_urls"])

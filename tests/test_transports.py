@@ -39,10 +39,10 @@ async def test_stdio_server_extracts(shop: RunningShop) -> None:
         command=sys.executable, args=["-m", "product_extractor.server", "serve"], env=server_environment()
     )
     urls = category_urls(shop)
-    progress: list[tuple[float, str | None]] = []
+    progress: list[tuple[float, float | None, str | None]] = []
 
-    async def on_progress(done: float, _total: float | None, message: str | None) -> None:
-        progress.append((done, message))
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append((done, total, message))
 
     async with Client(parameters) as client:
         tools = await client.list_tools()
@@ -55,6 +55,8 @@ async def test_stdio_server_extracts(shop: RunningShop) -> None:
     assert statuses == ["ok"] * len(urls)
     assert progress, "no progress notification arrived"
     assert progress[-1][0] == result.structured_content["stats"]["products"]
+    assert progress[-1][1] == result.structured_content["stats"]["products"]
+    assert all(message and "/_category: " in message for _done, _total, message in progress)
     summary = "".join(block.text for block in result.content if isinstance(block, TextContent))
     assert f"from {len(urls)} URLs" in summary
 
@@ -205,3 +207,19 @@ def test_stdout_carries_only_json_rpc(shop: RunningShop) -> None:
     assert any(message.get("method") == "notifications/progress" for message in messages)
     assert "no-such-page" in stderr
     assert process.returncode == 0
+
+
+def test_invalid_setting_named_on_stderr() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "product_extractor.server", "serve"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PRODUCT_EXTRACTOR_LISTING_CONCURRENCY": "abc"},
+    )
+    assert completed.returncode == 2
+    assert "PRODUCT_EXTRACTOR_LISTING_CONCURRENCY" in completed.stderr
+    assert "'abc'" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert completed.stdout == ""

@@ -5,10 +5,18 @@ Field descriptions are the schema an agent reads, so they explain what to pass a
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    model_validator,
+)
 
 MAX_URLS = 50
 MAX_URL_LENGTH = 2048  # longer URLs are refused by many servers and proxies
@@ -32,6 +40,9 @@ ProductField = Literal[
     "review_count",
     "variants",
     "extracted_by",
+    "source_url",
+    "listing_url",
+    "position",
 ]
 # NOTE: keep ProductField in sync with products.model.Product; a test checks that they match.
 
@@ -91,10 +102,20 @@ def _encode_host(hostname: str, url: str) -> str:
 ShopUrl = Annotated[str, AfterValidator(normalise_url)]
 
 
+def _reject_bool(value: object) -> object:
+    # pydantic reads true as 1 in lax mode, which hides an agent's mistake.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
 class ExtractProductsArguments(BaseModel):
     """The arguments of `extract_products`."""
 
     model_config = ConfigDict(extra="forbid")
+
+    # The URLs as the caller spelled them, so repeats can be reported in the caller's words.
+    _given_urls: list[str] = PrivateAttr(default_factory=list)
 
     urls: list[ShopUrl] = Field(
         min_length=1,
@@ -105,7 +126,7 @@ class ExtractProductsArguments(BaseModel):
             "URL you need in one call rather than one call per URL. Duplicates are fetched once."
         ),
     )
-    max_products_per_url: int = Field(
+    max_products_per_url: Annotated[int, BeforeValidator(_reject_bool)] = Field(
         default=30,
         ge=1,
         le=500,
@@ -114,7 +135,7 @@ class ExtractProductsArguments(BaseModel):
             "to open and extract; ignored for product pages. Lower it to save time and context."
         ),
     )
-    timeout_s: float = Field(
+    timeout_s: Annotated[float, BeforeValidator(_reject_bool)] = Field(
         default=120,
         gt=0,
         le=600,
@@ -125,21 +146,40 @@ class ExtractProductsArguments(BaseModel):
     )
     fields: list[ProductField] | None = Field(
         default=None,
+        min_length=1,
         description=(
             "Product fields to return, to keep the result small, e.g. ['name', 'price', 'currency']. "
             "Omit for all fields. source_url, listing_url and position are always returned."
         ),
     )
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_given_urls(cls, data: Any, handler: Any) -> Any:
+        model = handler(data)
+        given = data.get("urls") if isinstance(data, dict) else None
+        if isinstance(given, list) and all(isinstance(url, str) for url in given):
+            model._given_urls = [url.strip() for url in given]
+        return model
 
-def split_duplicates(urls: list[str]) -> tuple[list[str], list[str]]:
-    """Return `(unique URLs in first-seen order, URLs dropped as repeats)` of normalised URLs."""
+    def unique_urls(self) -> tuple[list[str], list[str]]:
+        """Return `(distinct URLs to fetch, repeated URLs as the caller gave them)`."""
+        return split_duplicates(self.urls, self._given_urls)
+
+
+def split_duplicates(urls: list[str], given: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """Return `(unique normalised URLs in first-seen order, repeats as given)`.
+
+    `given` contains the URLs as the caller spelled them, index for index with
+    `urls`. Without it the repeats are reported normalised.
+    """
+    spellings = given if given is not None and len(given) == len(urls) else urls
     unique: list[str] = []
     seen: set[str] = set()
     duplicates: list[str] = []
-    for url in urls:
+    for url, spelling in zip(urls, spellings, strict=True):
         if url in seen:
-            duplicates.append(url)
+            duplicates.append(spelling)
         else:
             seen.add(url)
             unique.append(url)

@@ -12,7 +12,7 @@ import anyio
 
 from product_extractor.products import Product
 from product_extractor.products.parse import ParsedPage, parse_page
-from product_extractor.tools.arguments import ExtractProductsArguments, split_duplicates
+from product_extractor.tools.arguments import ExtractProductsArguments
 from product_extractor.tools.results import (
     ExtractionResult,
     ExtractionStats,
@@ -56,7 +56,7 @@ async def extract_products(
     options = options or FanOutOptions()
     job_id = job_id or uuid.uuid4().hex[:12]
     started = time.monotonic()
-    urls, duplicates = split_duplicates(arguments.urls)
+    urls, duplicates = arguments.unique_urls()
     jobs = [
         _UrlJob(
             url=url,
@@ -68,15 +68,20 @@ async def extract_products(
         )
         for url in urls
     ]
-    logger.info("job %s: extracting products from %d URLs", job_id, len(jobs))
+    logger.info("job %s: extracting products, URLs: %d", job_id, len(jobs))
 
-    async with anyio.create_task_group() as group:
-        for job in jobs:
-            group.start_soon(job.run)
+    try:
+        async with anyio.create_task_group() as group:
+            for job in jobs:
+                group.start_soon(job.run)
+    except anyio.get_cancelled_exc_class():
+        found = sum(len(job.products()) for job in jobs)
+        logger.info("job %s: cancelled after %.2f s, products: %d", job_id, time.monotonic() - started, found)
+        raise
 
     result = _combine(jobs, arguments, duplicates, wall_seconds=time.monotonic() - started)
     logger.info(
-        "job %s: finished in %.2f s, %d products, %d requests",
+        "job %s: finished in %.2f s, products: %d, requests: %d",
         job_id,
         result.stats.wall_seconds,
         result.stats.products,
@@ -126,7 +131,7 @@ class _UrlJob:
         if self.error or self.timed_out or self.failed_product_pages:
             logger.warning("job %s: %s ended %s: %s", self.job_id, self.url, self.status(), self.message())
         else:
-            logger.info("job %s: %s done, %d products in %.2f s", self.job_id, self.url, found, self.seconds)
+            logger.info("job %s: %s done, products: %d, %.2f s", self.job_id, self.url, found, self.seconds)
 
     async def _extract(self) -> None:
         parsed = await self._fetch_and_parse(self.url)
@@ -231,12 +236,15 @@ class _UrlJob:
         await self.on_products(self.url, products, found, len(self.slots))
 
     async def _fetch_and_parse(self, url: str) -> ParsedPage:
+        # The first request counts as soon as it starts, so a URL cut off by its deadline still
+        # reports the request it made. Redirects are added once the fetch ends.
+        self.requests += 1
         try:
             page: Page = await self.fetcher.fetch(url)
         except FetchError as error:
-            self.requests += error.requests
+            self.requests += error.requests - 1
             raise
-        self.requests += page.requests
+        self.requests += page.requests - 1
 
         # Parsing a large page takes tens of milliseconds; a worker thread keeps the other
         # URLs' requests moving meanwhile.
