@@ -80,7 +80,7 @@ _OUT_OF_STOCK = re.compile(
 )
 
 _IN_STOCK = re.compile(
-    r"in stock|add to (?:cart|bag|basket|trolley)|buy now|add to shopping|available to ship"
+    r"in stock|add to (?:your |my )?(?:cart|bag|basket|trolley)|buy now|add to shopping|available to ship"
     r"|available for delivery"
     r"|disponibile|aggiungi al carrello|en stock|ajouter au panier|auf lager|in den warenkorb"
     r"|lieferbar|sofort"

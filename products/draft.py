@@ -57,6 +57,10 @@ class Draft:
     # Fields read from the rendered page text. They override structured data
     # on merge, because shops' markup lags behind what the page displays.
     visible_fields: set[str] = field(default_factory=set)
+    # Amounts the page shows crossed out or labelled as the old price, read by
+    # the heuristics. Not a product field: the merge uses them to drop a
+    # structured-data price that is the list price of a discounted product.
+    old_prices: set[Decimal] = field(default_factory=set)
 
     def filled(self) -> int:
         """Count the fields that hold a value: a rough measure of how much this source found."""
@@ -106,7 +110,7 @@ class Draft:
         values = {
             item.name: getattr(self, item.name)
             for item in fields(self)
-            if item.name not in ("method", "visible_fields")
+            if item.name not in ("method", "visible_fields", "old_prices")
         }
         if values["rating"] is not None and values["best_rating"] is None:
             values["best_rating"] = 5.0

@@ -8,6 +8,7 @@ to it, the buy button or a sold-out notice, and labelled rows such as
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,7 +21,14 @@ from product_extractor.products.page import Page, attribute_words
 from product_extractor.products.prices import currency_to_iso, parse_price
 from product_extractor.products.text import absolute_url, clean_text, digits_only
 
-__all__ = ["heuristic_draft", "labelled_values", "main_heading", "visible_price"]
+__all__ = [
+    "ShownPrices",
+    "heuristic_draft",
+    "labelled_values",
+    "main_heading",
+    "shown_prices",
+    "visible_price",
+]
 
 _HIDDEN_CLASSES = re.compile(r"hdn|hidden|sr-only|visually-?hidden|offleft|screen-?reader", re.IGNORECASE)
 
@@ -96,8 +104,44 @@ _CURRENT_PRICE_WORDS = re.compile(
 
 _AMOUNT = re.compile(r"\d[\d.,\s\u00a0']*")
 
+# Class or id words of a crossed-out price: the list price a discount replaces.
+# They win over `_CURRENT_PRICE_WORDS`, because shops style both kinds alike
+# ("original-price current-price") and the old-price word is the specific one.
+_OLD_PRICE_WORDS = re.compile(
+    r"old-?price|was-?price|price-?was|original|strike|barred|crossed|regular-?price|list-?price|full-?price"
+    r"|price-?before|previous-?price|rrp|msrp",
+    re.IGNORECASE,
+)
+
+# Substrings that every match of `_PRICE_WORDS` or `_OLD_PRICE_WORDS` contains, lower-cased.
+# NOTE: keep in sync with those two patterns.
+_ANY_PRICE_SUBSTRINGS = (
+    "price", "prc", "preis", "prix", "prezzo", "precio", "cena", "цена", "fiyat", "amount",
+    "original", "strike", "barred", "crossed", "rrp", "msrp",
+)  # fmt: skip
+
 # How many candidates nearest the heading compete on class words.
 _NEAREST_PRICES = 3
+
+
+def _is_other_amount(node: LexborNode) -> bool:
+    """Tell whether an element's class words mark an amount that is not the price to pay."""
+    words = attribute_words(node)
+    return bool(_OLD_PRICE_WORDS.search(words) or _OTHER_PRICE_WORDS.search(_PRICE_WORDS.sub(" ", words)))
+
+
+def _text_without_other_amounts(node: LexborNode) -> str | None:
+    """Return an element's text without its descendants marked as old prices, counts or savings."""
+    parts: list[str] = []
+    for child in node.traverse(include_text=True):
+        if child.tag != "-text":
+            continue
+        parent = child.parent
+        while parent is not None and parent.mem_id != node.mem_id and not _is_other_amount(parent):
+            parent = parent.parent
+        if parent is not None and parent.mem_id == node.mem_id:
+            parts.append(child.text_content or "")
+    return clean_text(" ".join(parts))
 
 
 def _price_of(node: LexborNode, country: str) -> tuple[Decimal, str | None] | None:
@@ -107,31 +151,60 @@ def _price_of(node: LexborNode, country: str) -> tuple[Decimal, str | None] | No
         text = clean_text(node.text(deep=True, separator=" "))
     if text is None or len(text) > 40:
         return None
-    # A wrapper around an old and a new price contains two amounts, so only its children compete.
+    # A wrapper around an old and a new price contains two amounts, so only its children compete,
+    # unless the other amounts sit in parts marked as something else (a purchase count, a saving).
     if len(_AMOUNT.findall(text)) != 1:
-        return None
+        text = _text_without_other_amounts(node)
+        if text is None or len(_AMOUNT.findall(text)) != 1:
+            return None
     parsed = parse_price(text, country=country)
     if parsed.amount is None or parsed.amount <= 0:
         return None
     return parsed.amount, parsed.currency
 
 
-def visible_price(page: Page, heading: LexborNode | None, country: str) -> tuple[Decimal, str | None] | None:
-    """Find the price shown for the main product: the current-price element nearest after the heading.
+@dataclass(slots=True)
+class ShownPrices:
+    """The prices a product page shows: the one you pay now, and the crossed-out ones it replaces."""
+
+    current: tuple[Decimal, str | None] | None
+    old_amounts: set[Decimal]
+
+
+def shown_prices(page: Page, heading: LexborNode | None, country: str) -> ShownPrices:
+    """Find the price shown for the main product, the current-price element nearest after the heading.
 
     Candidates are elements whose class, id or itemprop names a price and
     whose text is one short amount. Old, per-unit, instalment and tax prices
     are skipped by their class words, and so is everything in page chrome
     (recommendation strips included). Shops put the price right after the
     name, so distance from the heading in document order ranks the rest.
+    The amounts of old prices ("was", "original", struck out) are collected
+    on the way, so the caller can tell a structured-data list price from the
+    discounted price the page displays.
     """
     heading_position = page.position(heading) if heading is not None else 0
     ranked: list[tuple[int, int, Decimal, str | None]] = []
+    old_amounts: set[Decimal] = set()
     for node in page.tree.css("body [class], body [id], body [itemprop]"):
-        if node.tag in ("option", "select", "a", "button", "input", "script", "style", "img"):
+        if node.tag in ("option", "select", "a", "button", "input", "script", "style", "img", "meta"):
             continue
         words = attribute_words(node)
+        # A substring test rejects the many elements that name no price at all,
+        # several times faster than the case-insensitive regular expressions below.
+        lowered = words.lower()
+        if not any(word in lowered for word in _ANY_PRICE_SUBSTRINGS):
+            continue
         if not _PRICE_WORDS.search(words):
+            if _OLD_PRICE_WORDS.search(words) and not page.in_chrome(node.parent or node):
+                old = _price_of(node, country)
+                if old is not None:
+                    old_amounts.add(old[0])
+            continue
+        if _OLD_PRICE_WORDS.search(words):
+            old = _price_of(node, country)
+            if old is not None and not page.in_chrome(node.parent or node):
+                old_amounts.add(old[0])
             continue
         is_current = bool(_CURRENT_PRICE_WORDS.search(words))
         if not is_current and _OTHER_PRICE_WORDS.search(_PRICE_WORDS.sub(" ", words)):
@@ -146,11 +219,16 @@ def visible_price(page: Page, heading: LexborNode | None, country: str) -> tuple
         ranked.append((distance, 0 if is_current else 1, *price))
 
     if not ranked:
-        return None
+        return ShownPrices(None, old_amounts)
     ranked.sort(key=lambda entry: entry[0])
     nearest = sorted(ranked[:_NEAREST_PRICES], key=lambda entry: (entry[1], entry[0]))
     _, _, amount, currency = nearest[0]
-    return amount, currency
+    return ShownPrices((amount, currency), old_amounts)
+
+
+def visible_price(page: Page, heading: LexborNode | None, country: str) -> tuple[Decimal, str | None] | None:
+    """Return the amount and ISO currency of the price shown for the main product, or None."""
+    return shown_prices(page, heading, country).current
 
 
 # --- labelled spec rows -------------------------------------------------------
@@ -356,8 +434,11 @@ _BUY_SELECTOR = (
 )
 
 
-def visible_availability(page: Page) -> Availability | None:
-    """Read availability from a stock notice, else from a buy button, outside page chrome."""
+_ADD_TO_CART_CLASS = re.compile(r"add-?to-?(?:cart|bag|basket)", re.IGNORECASE)
+
+
+def _stock_notice(page: Page) -> Availability | None:
+    """Read availability from a stock notice or an availability property, outside page chrome."""
     for node in page.tree.css(_STOCK_SELECTOR):
         if page.in_chrome(node):
             continue
@@ -371,7 +452,15 @@ def visible_availability(page: Page) -> Availability | None:
             guess = availability_from_text(text)
             if guess is not None:
                 return guess
+    return None
 
+
+def _buy_button(page: Page) -> Availability | None:
+    """Read availability from the first buy button outside page chrome: a disabled one means out of stock.
+
+    A button whose class names it an add-to-cart button counts whatever its
+    label says ("Add", an icon), because the class is the shop's own word for it.
+    """
     for node in page.tree.css(_BUY_SELECTOR):
         if page.in_chrome(node):
             continue
@@ -379,11 +468,18 @@ def visible_availability(page: Page) -> Availability | None:
         if text is None or len(text) > 40:
             continue
         guess = availability_from_text(text)
+        if guess is None and node.tag == "button" and _ADD_TO_CART_CLASS.search(attribute_words(node)):
+            guess = "InStock"
         if guess is None:
             continue
         disabled = "disabled" in node.attributes
         return "OutOfStock" if disabled and guess == "InStock" else guess
     return None
+
+
+def visible_availability(page: Page) -> Availability | None:
+    """Read availability from a stock notice, else from a buy button, outside page chrome."""
+    return _stock_notice(page) or _buy_button(page)
 
 
 # --- images -------------------------------------------------------------------
@@ -431,21 +527,23 @@ def heuristic_draft(page: Page, meta: dict[str, list[str]], *, url: str, base: s
         titles = meta.get("og:title") or meta.get("twitter:title") or []
         draft.name = clean_text(titles[0]) if titles else None
 
-    price = visible_price(page, heading, country)
-    if price is not None:
-        draft.price, draft.currency = price
+    prices = shown_prices(page, heading, country)
+    draft.old_prices = prices.old_amounts
+    if prices.current is not None:
+        draft.price, draft.currency = prices.current
     if draft.price is not None and draft.currency is None:
         for key in ("product:price:currency", "og:price:currency", "pricecurrency"):
             if meta.get(key):
                 draft.currency = currency_to_iso(meta[key][0], country=country)
                 break
 
-    # NOTE: a page with a price and no stock notice or buy button counts as in
-    # stock, because shops rarely show a price for what they cannot sell. A
-    # page saved without its buy box and stock notice breaks this guess.
-    draft.availability = visible_availability(page)
-    if draft.availability is None and draft.price is not None:
-        draft.availability = "InStock"
+    notice = _stock_notice(page)
+    draft.availability = notice or _buy_button(page)
+    # An enabled buy button with no stock notice beside it is what the shopper
+    # acts on, so it overrides structured data that says out of stock (shops'
+    # markup often lags behind restocking).
+    if notice is None and draft.availability == "InStock":
+        draft.visible_fields.add("availability")
 
     labelled = labelled_values(page)
     draft.sku = _attribute_code(page) or labelled.get("sku")

@@ -84,6 +84,37 @@ def _main_draft(drafts: list[Draft], page_url: str) -> Draft | None:
     return max(drafts, key=lambda draft: (draft.price is not None, draft.filled()))
 
 
+def _name_key(text: str) -> str:
+    return "".join(character for character in text.casefold() if character.isalnum())
+
+
+# Characters a product name needs before it may match inside a longer title
+# ("Desk Lamp" inside "Desk Lamp | Shop"); shorter names must match whole.
+_MIN_CONTAINED_NAME = 8
+
+
+def _embedded_main(drafts: list[Draft], page_url: str, titles: list[str]) -> Draft | None:
+    """Pick the page's own product among embedded-state objects, or None when none is clearly it.
+
+    State blobs hold recommended and recently viewed products too, so an
+    object counts only when its name matches one of the page's titles (the
+    main heading, og:title, the structured-data name) or its URL is the page's.
+    """
+    keys = [_name_key(title) for title in titles]
+    keys = [key for key in keys if key]
+    for draft in drafts:
+        if draft.url and draft.url.rstrip("/") == page_url.rstrip("/"):
+            return draft
+        name = _name_key(draft.name or "")
+        if not name:
+            continue
+        for key in keys:
+            shorter, longer = sorted((name, key), key=len)
+            if shorter == longer or (len(shorter) >= _MIN_CONTAINED_NAME and shorter in longer):
+                return draft
+    return None
+
+
 def _merge_product(sources: list[Draft | None]) -> Draft | None:
     """Merge a page's sources, most trusted first: the first product leads and the rest fill its gaps."""
     present = [draft for draft in sources if draft is not None]
@@ -98,6 +129,32 @@ def _merge_product(sources: list[Draft | None]) -> Draft | None:
     return lead
 
 
+def _has_core_fields(drafts: list[Draft | None]) -> bool:
+    """Tell whether the structured sources together give a name, a price, an availability and a sku."""
+    present = [draft for draft in drafts if draft is not None]
+    return all(
+        any(getattr(draft, name) is not None for draft in present)
+        for name in ("name", "price", "availability", "sku")
+    )
+
+
+def _prefer_shown_price(lead: Draft, visible: Draft) -> None:
+    """Replace a structured-data price that the page shows crossed out with the lower price it displays.
+
+    Shops often keep the list price in their markup while the page shows a
+    discount: the shopper pays the price displayed, not the struck-out one.
+    """
+    if lead is visible or lead.price is None or visible.price is None:
+        return
+    if (
+        lead.price in visible.old_prices
+        and visible.price not in visible.old_prices
+        and visible.price < lead.price
+    ):
+        lead.price = visible.price
+        lead.currency = visible.currency or lead.currency
+
+
 def _parse(html: str, url: str) -> ParsedPage:
     tree = LexborHTMLParser(html)
     page = Page.build(tree)
@@ -107,7 +164,6 @@ def _parse(html: str, url: str) -> ParsedPage:
     structured = _structured_drafts(tree, base, country)
     meta = meta_properties(tree)
     opengraph = opengraph_draft(meta, base=base, country=country)
-    embedded = embedded_drafts(tree, base=base, country=country)
     structured_names = [draft.name for draft in structured["json-ld"] + structured["microdata"] if draft.name]
 
     is_product = product_page_by_structured_data(
@@ -125,15 +181,26 @@ def _parse(html: str, url: str) -> ParsedPage:
 
     if is_product:
         heuristic = heuristic_draft(page, meta, url=url, base=base, country=country)
-        lead = _merge_product(
-            [
-                _main_draft(structured["json-ld"], url),
-                _main_draft(structured["microdata"], url),
-                opengraph,
-                _main_draft(embedded, url),
-                heuristic,
-            ]
-        )
+        json_ld = _main_draft(structured["json-ld"], url)
+        microdata = _main_draft(structured["microdata"], url)
+        titles = [draft.name for draft in (json_ld, microdata, opengraph, heuristic) if draft and draft.name]
+        embedded = None
+        # Decoding state blobs costs up to tens of milliseconds on large pages, so
+        # they are read only when structured data leaves a core field empty.
+        if not _has_core_fields([json_ld, microdata, opengraph]):
+            embedded = _embedded_main(embedded_drafts(tree, base=base, country=country), url, titles)
+        if embedded is not None:
+            # NOTE: state blobs carry the catalogue's brand ("GOOGLE NEST") even where the
+            # page shows none, so an embedded brand is left out of the merged record.
+            embedded.brand = None
+        lead = _merge_product([json_ld, microdata, opengraph, embedded, heuristic])
+        if lead is not None:
+            _prefer_shown_price(lead, heuristic)
+            # NOTE: a priced product with no stock value anywhere counts as in stock,
+            # because shops rarely show a price for what they cannot sell. A page
+            # saved without its buy box and stock notice breaks this guess.
+            if lead.availability is None and lead.price is not None:
+                lead.availability = "InStock"
         products = [lead.to_product(url)] if lead is not None else []
         return ParsedPage(url=url, kind="product", products=products, product_links=[], next_page_url=None)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
 __all__ = ["absolute_url", "clean_text", "digits_only", "same_site", "site_key"]
@@ -56,6 +57,8 @@ def absolute_url(href: object, base: str) -> str | None:
     return resolved if resolved.startswith(("http://", "https://")) else None
 
 
+# Cached because a listing page asks about the same few hosts' URLs thousands of times.
+@lru_cache(maxsize=4096)
 def site_key(url: str) -> str:
     """Return a host's registrable part for same-site checks: "www.shop.co.uk" gives "shop.co.uk".
 

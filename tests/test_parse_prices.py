@@ -96,3 +96,33 @@ def test_price_table_accuracy(corpus_dir: Path) -> None:
         f" rows price-parser passes upstream: {upstream_accuracy:.3f}"
     )
     assert accuracy >= PRICE_TABLE_ACCURACY_FLOOR
+
+
+STRUCK_OUT_PAGE = """
+<html><head><meta property="og:type" content="product"></head><body>
+<div itemscope itemtype="http://schema.org/Product">
+  <h1 itemprop="name">Story Book</h1>
+  <div itemprop="offers" itemscope itemtype="http://schema.org/Offer">
+    <meta itemprop="price" content="18.00"><meta itemprop="priceCurrency" content="EUR">
+  </div>
+  <p><strong class="actual-price">€ 17,10</strong> <span class="price-was">€ 18,00</span></p>
+</div>
+</body></html>
+"""
+
+
+def test_struck_out_markup_price_replaced() -> None:
+    from product_extractor.products import parse_page
+
+    product = parse_page(STRUCK_OUT_PAGE, "https://shop.example.it/p/book").products[0]
+    assert product.price == Decimal("17.10")
+
+
+def test_price_beside_purchase_count() -> None:
+    from product_extractor.products import parse_page
+
+    html = (
+        "<html><body><h1>Bra set</h1><p class='deal_price_sell'><strong>2,900원~</strong>"
+        "<span class='deal_price_buy_count'>957개 구매</span></p></body></html>"
+    )
+    assert parse_page(html, "https://shop.example.kr/deal/1").products[0].price == Decimal("2900")

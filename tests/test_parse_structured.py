@@ -333,3 +333,20 @@ def test_listing_other_site_links_dropped() -> None:
     html = LISTING.replace('href="/p/mug-3"', 'href="https://elsewhere.example.org/p/mug-3"')
     links = parse_page(html, "https://shop.example.com/c/mugs").product_links
     assert all(link.startswith("https://shop.example.com/") for link in links)
+
+
+def test_buy_button_overrides_stale_out_of_stock() -> None:
+    stale = {**MUG, "offers": {"price": "12.50", "priceCurrency": "EUR", "availability": "OutOfStock"}}
+    html = _jsonld(stale).replace(
+        "<body></body>", '<body><button class="add-to-basket">Add to your basket</button></body>'
+    )
+    assert _product(html).availability == "InStock"
+
+
+def test_stock_notice_keeps_out_of_stock() -> None:
+    stale = {**MUG, "offers": {"price": "12.50", "priceCurrency": "EUR", "availability": "OutOfStock"}}
+    html = _jsonld(stale).replace(
+        "<body></body>",
+        '<body><p class="stock">Out of stock</p><button class="add-to-basket">Add to basket</button></body>',
+    )
+    assert _product(html).availability == "OutOfStock"
