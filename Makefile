@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-LAYERS := server tools web products sandbox
+LAYERS := server tools web products sandbox brightdata
 
 .PHONY: demo test lint typecheck pytest serve clean
 

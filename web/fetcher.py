@@ -33,10 +33,11 @@ class Fetcher(Protocol):
 class FetchError(Exception):
     """A page could not be fetched; `str()` is a message an agent can act on."""
 
-    def __init__(self, url: str, message: str, *, requests: int = 1) -> None:
+    def __init__(self, url: str, message: str, *, requests: int = 1, billed_requests: int = 0) -> None:
         super().__init__(message)
         self.url = url
         self.requests = requests
+        self.billed_requests = billed_requests  # a paid backend may charge for a request that failed here
 
 
 class FetchTimeout(FetchError):
@@ -50,8 +51,8 @@ class ConnectFailed(FetchError):
 class HTTPStatusError(FetchError):
     """The server responded with a status other than 2xx."""
 
-    def __init__(self, url: str, status: int, message: str, *, requests: int = 1) -> None:
-        super().__init__(url, message, requests=requests)
+    def __init__(self, url: str, status: int, message: str, *, requests: int = 1, billed_requests: int = 0) -> None:
+        super().__init__(url, message, requests=requests, billed_requests=billed_requests)
         self.status = status
 
 
