@@ -20,6 +20,8 @@ class Page:
     requests: int = 1  # HTTP requests made, redirects included
     billed_requests: int = 0  # requests a paid backend charges for; 0 for direct fetching
     redirects: list[str] = field(default_factory=list)
+    backend: str = "direct"  # what served the page: direct, or a paid backend such as brightdata-unlocker
+    fallback_reason: str | None = None  # why the direct answer was not used, when a fallback served the page
 
 
 class Fetcher(Protocol):
@@ -51,7 +53,9 @@ class ConnectFailed(FetchError):
 class HTTPStatusError(FetchError):
     """The server responded with a status other than 2xx."""
 
-    def __init__(self, url: str, status: int, message: str, *, requests: int = 1, billed_requests: int = 0) -> None:
+    def __init__(
+        self, url: str, status: int, message: str, *, requests: int = 1, billed_requests: int = 0
+    ) -> None:
         super().__init__(url, message, requests=requests, billed_requests=billed_requests)
         self.status = status
 
@@ -66,3 +70,10 @@ class TooLarge(FetchError):
 
 class TooManyRedirects(FetchError):
     """The redirect chain is longer than the configured limit."""
+
+
+class BudgetExceeded(FetchError):
+    """A spending cap stopped the request before it was sent; nothing was billed for it."""
+
+    def __init__(self, url: str, message: str) -> None:
+        super().__init__(url, message, requests=0)
