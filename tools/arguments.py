@@ -153,6 +153,24 @@ class ExtractProductsArguments(BaseModel):
         ),
     )
 
+    backend: Literal["direct", "brightdata", "auto"] | None = Field(
+        default=None,
+        description=(
+            "How to fetch: 'direct' (free, from this machine), 'brightdata' (Bright Data's Web Unlocker, "
+            "and its Web Scraper API for sites it has a dataset for; billed), or 'auto' (direct, and "
+            "Bright Data only for pages that come back blocked). Omit for the server's default: "
+            "'brightdata' when a Bright Data token is configured, else 'direct'."
+        ),
+    )
+    max_cost_usd: Annotated[float, BeforeValidator(_reject_bool)] | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Spending cap in USD for this call's billed Bright Data requests; no billed request starts "
+            "once it would pass the cap, and the URLs cut short are reported. Omit for no cap."
+        ),
+    )
+
     @model_validator(mode="wrap")
     @classmethod
     def _remember_given_urls(cls, data: Any, handler: Any) -> Any:

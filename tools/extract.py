@@ -13,6 +13,7 @@ import anyio
 from product_extractor.products import Product
 from product_extractor.products.parse import ParsedPage, parse_page
 from product_extractor.tools.arguments import ExtractProductsArguments
+from product_extractor.tools.backends import DatasetBatch, DatasetCollector, Pricing
 from product_extractor.tools.results import (
     ExtractionResult,
     ExtractionStats,
@@ -21,7 +22,7 @@ from product_extractor.tools.results import (
     UrlStatus,
     product_record,
 )
-from product_extractor.web.fetcher import Fetcher, FetchError, Page
+from product_extractor.web.fetcher import BudgetExceeded, Fetcher, FetchError, Page
 
 logger = logging.getLogger(__name__)
 
@@ -45,15 +46,21 @@ async def extract_products(
     arguments: ExtractProductsArguments,
     fetcher: Fetcher,
     *,
+    collector: DatasetCollector | None = None,
+    pricing: Pricing | None = None,
+    backend: str = "direct",
     options: FanOutOptions | None = None,
     on_products: ProductsCallback | None = None,
     job_id: str | None = None,
 ) -> ExtractionResult:
     """Extract products from every URL in `arguments` concurrently and return the combined result.
 
-    One URL failing or running out of time never costs another URL its products.
+    Pages come from `fetcher`; product URLs that `collector` covers come from its
+    dataset instead. One URL failing or running out of time never costs another
+    URL its products.
     """
     options = options or FanOutOptions()
+    pricing = pricing or Pricing()
     job_id = job_id or uuid.uuid4().hex[:12]
     started = time.monotonic()
     urls, duplicates = arguments.unique_urls()
@@ -62,6 +69,7 @@ async def extract_products(
             url=url,
             arguments=arguments,
             fetcher=fetcher,
+            collector=collector,
             options=options,
             on_products=on_products,
             job_id=job_id,
@@ -79,7 +87,9 @@ async def extract_products(
         logger.info("job %s: cancelled after %.2f s, products: %d", job_id, time.monotonic() - started, found)
         raise
 
-    result = _combine(jobs, arguments, duplicates, wall_seconds=time.monotonic() - started)
+    result = _combine(
+        jobs, arguments, duplicates, pricing=pricing, backend=backend, wall_seconds=time.monotonic() - started
+    )
     logger.info(
         "job %s: finished in %.2f s, products: %d, requests: %d",
         job_id,
@@ -97,6 +107,7 @@ class _UrlJob:
     url: str
     arguments: ExtractProductsArguments
     fetcher: Fetcher
+    collector: DatasetCollector | None
     options: FanOutOptions
     on_products: ProductsCallback | None
     job_id: str
@@ -111,9 +122,17 @@ class _UrlJob:
     requests: int = 0
     pages_parsed: int = 0
     seconds: float = 0.0
+    deadline: float = 0.0  # time.monotonic() when this URL's time is up
+    backends_used: set[str] = field(default_factory=set)
+    fallbacks: int = 0
+    billed_requests: int = 0
+    billed_records: int = 0
+    cut_short_by_cost: bool = False
+    snapshot_id: str | None = None
 
     async def run(self) -> None:
         started = time.monotonic()
+        self.deadline = started + self.arguments.timeout_s
         logger.info("job %s: start %s", self.job_id, self.url)
 
         with anyio.move_on_after(self.arguments.timeout_s) as deadline:
@@ -121,6 +140,7 @@ class _UrlJob:
                 await self._extract()
             except FetchError as error:
                 self.error = str(error)
+                self.cut_short_by_cost = self.cut_short_by_cost or isinstance(error, BudgetExceeded)
             except Exception as error:
                 logger.exception("job %s: unexpected error on %s", self.job_id, self.url)
                 self.error = f"internal error while extracting {self.url}: {type(error).__name__}: {error}"
@@ -134,6 +154,14 @@ class _UrlJob:
             logger.info("job %s: %s done, products: %d, %.2f s", self.job_id, self.url, found, self.seconds)
 
     async def _extract(self) -> None:
+        if self.collector is not None and self.collector.covers(self.url):
+            self.page_kind = "product"
+            self.slots = [None]
+            await self._collect_from_dataset([self.url], positions=None)
+            if self.slots[0] is None and not self.error:
+                self.error = self.first_product_error
+            return
+
         parsed = await self._fetch_and_parse(self.url)
         self.page_kind = parsed.kind
 
@@ -167,9 +195,17 @@ class _UrlJob:
             else self.options.small_listing_concurrency
         )
         limiter = anyio.CapacityLimiter(concurrency)
+        covered = {
+            link: position
+            for position, link in enumerate(links, start=1)
+            if self.collector is not None and self.collector.covers(link)
+        }
         async with anyio.create_task_group() as group:
+            if covered:
+                group.start_soon(self._collect_listed_products, covered)
             for position, link in enumerate(links, start=1):
-                group.start_soon(self._extract_listed_product, link, position, limiter)
+                if link not in covered:
+                    group.start_soon(self._extract_listed_product, link, position, limiter)
 
         if self.failed_product_pages == len(links):
             self.error = f"every product page of {self.url} failed; first error: {self.first_product_error}"
@@ -220,6 +256,43 @@ class _UrlJob:
         self.slots[position - 1] = product
         await self._announce([product])
 
+    async def _collect_listed_products(self, positions: dict[str, int]) -> None:
+        await self._collect_from_dataset(list(positions), positions=positions)
+
+    async def _collect_from_dataset(self, urls: list[str], *, positions: dict[str, int] | None) -> None:
+        """Fetch `urls` from the collector's dataset and put each product in its listing slot."""
+        assert self.collector is not None
+        try:
+            batch: DatasetBatch = await self.collector.collect(
+                urls, timeout_s=self.deadline - time.monotonic()
+            )
+        except FetchError as error:
+            self.requests += error.requests
+            self.billed_requests += error.billed_requests
+            self.cut_short_by_cost = self.cut_short_by_cost or isinstance(error, BudgetExceeded)
+            for _url in urls:
+                self._product_page_failed(str(error))
+            return
+
+        self.backends_used.add("brightdata-dataset")
+        self.requests += batch.requests
+        self.billed_records += batch.billed_records
+        self.snapshot_id = self.snapshot_id or batch.pending_snapshot_id
+        found: list[Product] = []
+        for url in urls:
+            product = batch.products.get(url)
+            if product is None:
+                self._product_page_failed(
+                    batch.errors.get(url) or f"the dataset returned no record for {url}"
+                )
+                continue
+            if positions is not None:
+                product = product.model_copy(update={"listing_url": self.url, "position": positions[url]})
+            self.slots[(positions[url] if positions is not None else 1) - 1] = product
+            found.append(product)
+        if found:
+            await self._announce(found)
+
     def _product_page_failed(self, message: str) -> None:
         self.failed_product_pages += 1
         if self.first_product_error is None:
@@ -243,8 +316,15 @@ class _UrlJob:
             page: Page = await self.fetcher.fetch(url)
         except FetchError as error:
             self.requests += error.requests - 1
+            self.billed_requests += error.billed_requests
+            self.cut_short_by_cost = self.cut_short_by_cost or isinstance(error, BudgetExceeded)
             raise
         self.requests += page.requests - 1
+        self.billed_requests += page.billed_requests
+        self.backends_used.add(page.backend)
+        if page.fallback_reason is not None:
+            self.fallbacks += 1
+            self.backends_used.add("direct")
 
         # Parsing a large page takes tens of milliseconds; a worker thread keeps the other
         # URLs' requests moving meanwhile.
@@ -273,6 +353,11 @@ class _UrlJob:
             )
         if self.error:
             return self.error
+        if self.cut_short_by_cost:
+            return (
+                f"cut short by max_cost_usd: {self.failed_product_pages} of {len(self.slots)} product pages "
+                "were not fetched; raise max_cost_usd to get them"
+            )
         if self.failed_product_pages:
             return (
                 f"{self.failed_product_pages} of {len(self.slots)} product pages failed; "
@@ -280,7 +365,7 @@ class _UrlJob:
             )
         return None
 
-    def url_result(self) -> UrlResult:
+    def url_result(self, pricing: Pricing) -> UrlResult:
         return UrlResult(
             url=self.url,
             status=self.status(),
@@ -292,14 +377,31 @@ class _UrlJob:
             seconds=round(self.seconds, 3),
             requests=self.requests,
             pages_parsed=self.pages_parsed,
+            backend="+".join(sorted(self.backends_used)) or "direct",
+            fallbacks=self.fallbacks,
+            billed_requests=self.billed_requests,
+            billed_records=self.billed_records,
+            estimated_cost_usd=round(
+                pricing.cost(requests=self.billed_requests, records=self.billed_records), 6
+            ),
+            cut_short_by_cost=self.cut_short_by_cost,
+            snapshot_id=self.snapshot_id,
         )
 
 
 def _combine(
-    jobs: list[_UrlJob], arguments: ExtractProductsArguments, duplicates: list[str], *, wall_seconds: float
+    jobs: list[_UrlJob],
+    arguments: ExtractProductsArguments,
+    duplicates: list[str],
+    *,
+    pricing: Pricing,
+    backend: str,
+    wall_seconds: float,
 ) -> ExtractionResult:
     fields: list[str] | None = list(arguments.fields) if arguments.fields is not None else None
-    url_results = [job.url_result() for job in jobs]
+    url_results = [job.url_result(pricing) for job in jobs]
+    billed_requests = sum(result.billed_requests for result in url_results)
+    billed_records = sum(result.billed_records for result in url_results)
     products = [product_record(product, fields) for job in jobs for product in job.products()]
     stats = ExtractionStats(
         wall_seconds=round(wall_seconds, 3),
@@ -310,6 +412,11 @@ def _combine(
         urls_partial=sum(result.status == "partial" for result in url_results),
         urls_failed=sum(result.status == "failed" for result in url_results),
         products=len(products),
+        backend=backend,
+        billed_requests=billed_requests,
+        billed_records=billed_records,
+        estimated_cost_usd=round(pricing.cost(requests=billed_requests, records=billed_records), 6),
+        cost_cap_reached=any(result.cut_short_by_cost for result in url_results),
     )
     return ExtractionResult(
         products=products, url_results=url_results, duplicate_urls=duplicates, stats=stats

@@ -29,6 +29,25 @@ class UrlResult(BaseModel):
     seconds: float = Field(default=0.0, description="wall time spent on this URL")
     requests: int = Field(default=0, description="HTTP requests made for this URL, redirects included")
     pages_parsed: int = 0
+    backend: str = Field(
+        default="direct",
+        description="what served this URL's pages: direct, brightdata-unlocker, brightdata-dataset, "
+        "or several joined by '+'",
+    )
+    fallbacks: int = Field(
+        default=0, description="auto backend: pages refetched through Bright Data as blocked"
+    )
+    billed_requests: int = Field(default=0, description="requests Bright Data bills for this URL")
+    billed_records: int = Field(default=0, description="dataset records Bright Data bills for this URL")
+    estimated_cost_usd: float = Field(
+        default=0.0, description="billed requests and records at the set prices"
+    )
+    cut_short_by_cost: bool = Field(
+        default=False, description="true when max_cost_usd stopped this URL's requests"
+    )
+    snapshot_id: str | None = Field(
+        default=None, description="a dataset snapshot still running at the deadline; its records are paid for"
+    )
 
 
 class ExtractionStats(BaseModel):
@@ -42,6 +61,13 @@ class ExtractionStats(BaseModel):
     urls_partial: int
     urls_failed: int
     products: int
+    backend: str = Field(default="direct", description="the backend the call ran with")
+    billed_requests: int = 0
+    billed_records: int = 0
+    estimated_cost_usd: float = Field(
+        default=0.0, description="an estimate from the set prices, not an invoice"
+    )
+    cost_cap_reached: bool = Field(default=False, description="true when max_cost_usd cut some URL short")
 
 
 class ExtractionResult(BaseModel):
