@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from product_extractor.tools.extract import FanOutOptions
@@ -30,6 +30,31 @@ class Settings(BaseSettings):
     max_page_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="page size cap, bytes")
     max_redirects: int = Field(default=5, ge=0, le=20)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    backend: Literal["direct", "brightdata", "auto"] | None = Field(
+        default=None, description="default backend; unset means brightdata with a token, else direct"
+    )
+    # Bright Data's own variable name, as its SDK and MCP server read it.
+    brightdata_api_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BRIGHTDATA_API_TOKEN", "PRODUCT_EXTRACTOR_BRIGHTDATA_API_TOKEN"),
+    )
+    brightdata_zone: str = Field(default="mcp_unlocker", min_length=1, description="Web Unlocker zone name")
+    brightdata_api_url: str = Field(
+        default="https://api.brightdata.com", description="Bright Data API base URL (tests use the sandbox)"
+    )
+    brightdata_country: str | None = Field(default=None, description="two-letter country the unlocker uses")
+    brightdata_request_timeout_s: float = Field(
+        default=90.0, gt=0, description="timeout of each Web Unlocker request, seconds"
+    )
+    brightdata_usd_per_1000_requests: float = Field(default=1.50, ge=0)
+    brightdata_usd_per_1000_records: float = Field(default=1.00, ge=0)
+
+    def default_backend(self) -> str:
+        """Return the backend a call without a `backend` argument uses."""
+        if self.backend is not None:
+            return self.backend
+        return "brightdata" if self.brightdata_api_token is not None else "direct"
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -63,6 +88,10 @@ def load_settings() -> Settings:
     except ValidationError as error:
         lines = ["invalid settings in the environment:"]
         for problem in error.errors():
-            name = "PRODUCT_EXTRACTOR_" + "_".join(str(part) for part in problem["loc"]).upper()
-            lines.append(f"- {name}: {problem['msg']} (got {problem.get('input')!r})")
+            name = "_".join(str(part) for part in problem["loc"]).upper()
+            if not name.startswith(("PRODUCT_EXTRACTOR_", "BRIGHTDATA_")):
+                name = "PRODUCT_EXTRACTOR_" + name
+            # The value of a secret is never echoed.
+            shown = "(hidden)" if "TOKEN" in name else repr(problem.get("input"))
+            lines.append(f"- {name}: {problem['msg']} (got {shown})")
         raise SettingsError("\n".join(lines)) from None
