@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 
 from product_extractor.products.model import Availability, ExtractionMethod, Product, Variant
+from product_extractor.products.prices import normalize_amount
+from product_extractor.products.text import is_placeholder_image, plain_text
 
 __all__ = ["Draft"]
 
@@ -106,7 +108,12 @@ class Draft:
             self.variants = list(other.variants)
 
     def to_product(self, source_url: str) -> Product:
-        """Build the shared `Product` model for the page at `source_url`."""
+        """Build the shared `Product` model for the page at `source_url`.
+
+        Every extractor's record passes here, so the output rules live here:
+        prices written with their currency's minor-unit digits, a plain-text
+        description, and no placeholder images.
+        """
         values = {
             item.name: getattr(self, item.name)
             for item in fields(self)
@@ -114,4 +121,20 @@ class Draft:
         }
         if values["rating"] is not None and values["best_rating"] is None:
             values["best_rating"] = 5.0
+
+        if self.price is not None:
+            values["price"] = normalize_amount(self.price, self.currency)
+        values["description"] = plain_text(self.description)
+        values["images"] = [image for image in self.images if not is_placeholder_image(image)]
+        values["variants"] = [_clean_variant(variant) for variant in self.variants]
         return Product(**values, source_url=source_url, extracted_by=self.method)
+
+
+def _clean_variant(variant: Variant) -> Variant:
+    """Apply the record's output rules to a variant: its price's minor-unit digits, no placeholder image."""
+    updates: dict[str, object] = {}
+    if variant.price is not None:
+        updates["price"] = normalize_amount(variant.price, variant.currency)
+    if variant.image is not None and is_placeholder_image(variant.image):
+        updates["image"] = None
+    return variant.model_copy(update=updates) if updates else variant

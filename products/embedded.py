@@ -23,7 +23,7 @@ from product_extractor.products.draft import Draft
 from product_extractor.products.model import Availability
 from product_extractor.products.prices import currency_to_iso, parse_amount, parse_price
 from product_extractor.products.schemaorg import PRODUCT_TYPES, draft_from_item, item_types
-from product_extractor.products.text import absolute_url, clean_text, digits_only
+from product_extractor.products.text import absolute_url, clean_text, digits_only, is_placeholder_image
 
 __all__ = ["embedded_drafts", "product_objects"]
 
@@ -238,7 +238,7 @@ def _images(node: dict[str, Any], base: str) -> list[str]:
             if isinstance(entry, dict):
                 entry = entry.get("url", entry.get("src", entry.get("href")))
             url = absolute_url(entry, base) if isinstance(entry, str) else None
-            if url is not None and url not in found:
+            if url is not None and url not in found and not is_placeholder_image(url):
                 found.append(url)
     return found
 

@@ -19,7 +19,7 @@ from product_extractor.products.draft import Draft
 from product_extractor.products.model import Availability
 from product_extractor.products.page import Page, attribute_words
 from product_extractor.products.prices import currency_to_iso, parse_price
-from product_extractor.products.text import absolute_url, clean_text, digits_only
+from product_extractor.products.text import absolute_url, clean_text, digits_only, is_placeholder_image
 
 __all__ = [
     "ShownPrices",
@@ -27,6 +27,7 @@ __all__ = [
     "labelled_values",
     "main_heading",
     "shown_prices",
+    "title_heading",
     "visible_price",
 ]
 
@@ -47,8 +48,12 @@ _HEADING_SELECTORS = (
 )
 
 
-def main_heading(page: Page) -> LexborNode | None:
-    """Return the element naming the product: the first h1 outside page chrome, else a title-like one."""
+def main_heading(page: Page, meta: dict[str, list[str]] | None = None) -> LexborNode | None:
+    """Return the element naming the product: the first h1 outside page chrome, else a title-like one.
+
+    With `meta`, a page with none of those falls back to the element showing
+    the product part of `<title>` (see `title_heading`).
+    """
     for selector in _HEADING_SELECTORS:
         for node in page.tree.css(selector):
             if node.tag in ("meta", "link", "a") or page.in_chrome(node):
@@ -56,6 +61,44 @@ def main_heading(page: Page) -> LexborNode | None:
             text = clean_text(node.text(deep=True, separator=" "))
             if text is not None and 3 <= len(text) <= 300:
                 return node
+    return None if meta is None else title_heading(page, meta)
+
+
+# Separators between the parts of a `<title>`: "Blue Mug - Acme Shop", "Acme | Blue Mug".
+_TITLE_SEPARATOR = re.compile(r"\s+[-|–—:·•»]+\s+")
+
+# Tags whose text is never the product's heading.
+_NOT_HEADING_TAGS = ("title", "script", "style", "option", "a", "button", "label", "meta")
+
+
+def title_heading(page: Page, meta: dict[str, list[str]]) -> LexborNode | None:
+    """Return the element whose whole text is the product part of `<title>`, for pages without an h1.
+
+    The product part is what remains of the title once the parts naming the
+    site (`og:site_name`) are removed. The first element outside page chrome
+    that shows exactly that text wins.
+    """
+    title = page.tree.css_first("title")
+    text = clean_text(title.text(deep=True, separator=" ")) if title is not None else None
+    if text is None:
+        return None
+    site_names = {name.casefold() for value in meta.get("og:site_name", []) if (name := clean_text(value))}
+    parts = [part for part in _TITLE_SEPARATOR.split(text) if part.casefold() not in site_names]
+    if len(parts) != 1 or len(parts[0]) < 3:
+        return None
+
+    body = page.tree.body
+    if body is None:
+        return None
+    wanted = parts[0]
+    for text_node in body.traverse(include_text=True):
+        if text_node.tag != "-text" or clean_text(text_node.text_content) != wanted:
+            continue
+        parent = text_node.parent
+        if parent is None or parent.tag in _NOT_HEADING_TAGS or page.in_chrome(parent):
+            continue
+        if clean_text(parent.text(deep=True, separator=" ")) == wanted:
+            return parent
     return None
 
 
@@ -502,10 +545,11 @@ def _gallery_images(page: Page, base: str) -> list[str]:
             continue
         for attribute in _IMAGE_ATTRIBUTES:
             value = node.attributes.get(attribute)
-            if not value or value.startswith("data:"):
-                continue
             url = absolute_url(value, base)
-            if url is not None and url not in images:
+            # A spinner or a 1x1 pixel in `src` means the real image waits in a data-* attribute.
+            if url is None or is_placeholder_image(url):
+                continue
+            if url not in images:
                 images.append(url)
             break
     return images
@@ -514,11 +558,24 @@ def _gallery_images(page: Page, base: str) -> list[str]:
 # --- the draft ----------------------------------------------------------------
 
 
-def heuristic_draft(page: Page, meta: dict[str, list[str]], *, url: str, base: str, country: str) -> Draft:
-    """Build a draft from the visible page: heading, shown price, stock notice, labelled rows and images."""
+def heuristic_draft(
+    page: Page,
+    meta: dict[str, list[str]],
+    *,
+    url: str,
+    base: str,
+    country: str,
+    heading: LexborNode | None = None,
+) -> Draft:
+    """Build a draft from the visible page: heading, shown price, stock notice, labelled rows and images.
+
+    `heading` is the element naming the product when the caller has found
+    it; without it, the first title-like element (`main_heading`) is used.
+    """
     draft = Draft(method="heuristic")
 
-    heading = main_heading(page)
+    if heading is None:
+        heading = main_heading(page, meta)
     if heading is not None:
         draft.name = _heading_text(heading)
         if draft.name is not None and heading.tag == "h1":
@@ -568,6 +625,6 @@ def heuristic_draft(page: Page, meta: dict[str, list[str]], *, url: str, base: s
         draft.visible_fields.add("images")
     for value in meta.get("og:image", []):
         image = absolute_url(value, base)
-        if image is not None and image not in draft.images:
+        if image is not None and image not in draft.images and not is_placeholder_image(image):
             draft.images.append(image)
     return draft

@@ -1,4 +1,4 @@
-"""Listing pages: product-card links, the pagination "next" link, and telling product pages from the rest.
+"""Listing pages: product cards and their links, and the pagination that leads to the next page.
 
 A listing shows its products as repeated cards: sibling elements of one shape,
 each holding a link to one product plus its image, name or price. Cards are
@@ -9,7 +9,8 @@ else, then grouping those elements by tag, class and parent shape.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,10 +20,15 @@ from product_extractor.products.page import Page
 from product_extractor.products.text import absolute_url, clean_text, same_site
 
 __all__ = [
+    "MIN_CARDS",
+    "ProductCard",
+    "card_links",
     "find_next_page",
+    "find_product_cards",
     "find_product_links",
-    "looks_like_product_page",
-    "product_page_by_structured_data",
+    "has_pagination",
+    "is_front_page",
+    "is_listing_url",
 ]
 
 # Link targets that are never a product detail page.
@@ -30,14 +36,16 @@ _NON_PRODUCT_HREF = re.compile(
     r"wish-?list|/cart\b|basket|checkout|log-?in|sign-?in|register|/account|my-?account|compare|"
     r"write-?a?-?review|#reviews?|customer_reviews|#|/help|/contact|/faq|/privacy|/terms|mailto:|"
     r"[?&](?:page|p|pg|_pgn|start|offset)=\d+|sortfield=|buyingoptions=|[?&]sort=|/search\?|/s\?|facebook\.com|"
-    r"twitter\.com|pinterest\.|instagram\.com|/blog/|/stores?/?$|/store-?locator",
+    r"twitter\.com|pinterest\.|instagram\.com|/blog/|/stores?/?$|/store-?locator"
+    # A link to the image file itself opens a zoom view, not the product page.
+    r"|\.(?:jpe?g|png|gif|webp|svg)(?:[?#]|$)",
     re.IGNORECASE,
 )
 
 # Classes of links and their containers that are not the card's product link.
 _NON_PRODUCT_CLASS = re.compile(
     r"wish|favou?rite|compare|review|rating|quick-?view|quickview|add-?to-?cart|addtocart|cart|pagination|pager"
-    r"|page-?link|breadcrumb|filter|facet|refine|sort|swatch|color-?chip",
+    r"|page-?link|breadcrumb|filter|facet|refine|sort|swatch|color-?chip|out-of-stock|notify|alert",
     re.IGNORECASE,
 )
 
@@ -55,17 +63,16 @@ MIN_GROUP_SHARE = 0.3
 # page section that happens to link one product, not a card.
 MAX_CARD_TEXT = 3000
 
-# A product page's buy box has a few buy buttons (add to cart, buy now, add
-# to a list), while a listing has one per card or none.
-MAX_PRODUCT_PAGE_BUTTONS = 4
-
-# Cards a product page may show in strips of other products that the chrome
-# rules missed ("customers also bought"). A listing page shows more.
-MAX_PRODUCT_PAGE_CARDS = 12
+# Links to one address a listing may repeat per product (image, name, "more",
+# reviews). An address linked more often is boilerplate repeated in every card
+# ("shipping costs", "size guide"), and it would split each card in two.
+MAX_LINKS_PER_PRODUCT = 6
 
 
-@dataclass(slots=True)
-class _Card:
+@dataclass(frozen=True, slots=True)
+class ProductCard:
+    """One product card on a listing: the product's link and the element that shows the product."""
+
     href: str
     node: LexborNode
     position: int
@@ -96,11 +103,19 @@ def _is_candidate_link(anchor: LexborNode, href: str | None, site: str, page: Pa
     return not page.in_chrome(anchor)
 
 
-def _card_of(anchor: LexborNode, href: str, links_by_node: dict[int, set[str]]) -> LexborNode:
-    """Climb from a link to the largest ancestor whose candidate links all go to `href`."""
+def _card_of(
+    anchor: LexborNode, href: str, links_by_node: dict[int, set[str]], heading_path: set[int]
+) -> LexborNode:
+    """Climb from a link to the largest ancestor whose candidate links all go to `href`.
+
+    The climb stops below the page's main heading, because a card never
+    contains the heading of the page it sits on.
+    """
     card = anchor
     parent = anchor.parent
     while parent is not None and parent.tag not in ("body", "html", None):
+        if parent.mem_id in heading_path:
+            break
         hrefs = links_by_node.get(parent.mem_id)
         if hrefs is not None and hrefs != {href}:
             break
@@ -121,12 +136,16 @@ def _looks_like_card(node: LexborNode) -> tuple[bool, bool]:
     return has_price, has_image
 
 
-def find_product_links(page: Page, *, base: str, site: str) -> list[str]:
-    """Return the product links of a listing's cards: absolute, same-site, de-duplicated, in page order.
+def find_product_cards(page: Page, *, base: str, site: str, few_cards: bool = False) -> list[ProductCard]:
+    """Return a listing's product cards in page order, their links absolute, same-site and without fragment.
 
     `site` is the URL whose site counts as "same site" (the page's own URL).
     Links in navigation, footers, recommendation strips, pagination, reviews,
-    wish lists and carts are not product links.
+    wish lists and carts are not product links. A grid needs `MIN_CARDS`
+    cards of one shape. The caller sets `few_cards` where the page shows it is
+    a listing (pagination, a search URL). Then one or two cards count as well
+    when each of them shows a price, or an image and a name, as on a short
+    search result or the last page of a category.
     """
     body = page.tree.body
     if body is None:
@@ -137,6 +156,8 @@ def find_product_links(page: Page, *, base: str, site: str) -> list[str]:
         href = absolute_url(anchor.attributes.get("href"), base)
         if _is_candidate_link(anchor, href, site, page):
             anchors.append((anchor, _normalize_href(href or "")))
+    repeats = Counter(href for _, href in anchors)
+    anchors = [(anchor, href) for anchor, href in anchors if repeats[href] <= MAX_LINKS_PER_PRODUCT]
 
     # For each element, the set of candidate hrefs below it, built bottom-up from each link.
     links_by_node: dict[int, set[str]] = defaultdict(set)
@@ -150,41 +171,75 @@ def find_product_links(page: Page, *, base: str, site: str) -> list[str]:
             hrefs.add(href)
             parent = parent.parent
 
-    groups: dict[str, list[_Card]] = defaultdict(list)
+    heading_path = _heading_path(page)
+    groups: dict[str, list[ProductCard]] = defaultdict(list)
     seen_cards: set[int] = set()
     for anchor, href in anchors:
-        card = _card_of(anchor, href, links_by_node)
+        card = _card_of(anchor, href, links_by_node, heading_path)
         if card.mem_id in seen_cards:
             continue
         seen_cards.add(card.mem_id)
         parent = card.parent
         key = _shape(card) + " < " + (_shape(parent) if parent is not None else "")
-        groups[key].append(_Card(href=href, node=card, position=page.position(card)))
+        groups[key].append(ProductCard(href=href, node=card, position=page.position(card)))
 
-    qualified: list[list[_Card]] = []
-    for cards in groups.values():
-        if len({card.href for card in cards}) < MIN_CARDS:
-            continue
-        looks = [_looks_like_card(card.node) for card in cards]
-        priced = sum(has_price for has_price, _ in looks)
-        pictured = sum(has_image for _, has_image in looks)
-        if priced * 2 >= len(cards) or (pictured * 2 >= len(cards) and _has_names(cards)):
-            qualified.append(cards)
+    qualified = _grids(groups.values(), min_cards=MIN_CARDS)
+    if not qualified and few_cards:
+        qualified = _grids(groups.values(), min_cards=1)
     if not qualified:
         return []
 
     largest = max(len(cards) for cards in qualified)
     chosen = [entry for cards in qualified if len(cards) >= largest * MIN_GROUP_SHARE for entry in cards]
     chosen.sort(key=lambda entry: entry.position)
+    return chosen
 
+
+def _grids(groups: Iterable[list[ProductCard]], *, min_cards: int) -> list[list[ProductCard]]:
+    """Keep the groups of at least `min_cards` distinct links whose cards look like product cards.
+
+    Most cards of a grid of `MIN_CARDS` or more must show a price, or an image
+    and a name. Every card of a smaller group must, because one stray block
+    (a banner, a logo link) otherwise passes for a grid of one.
+    """
+    qualified: list[list[ProductCard]] = []
+    for cards in groups:
+        if len({card.href for card in cards}) < min_cards:
+            continue
+        looks = [_looks_like_card(card.node) for card in cards]
+        priced = sum(has_price for has_price, _ in looks)
+        pictured = sum(has_image for _, has_image in looks)
+        needed = len(cards) if len(cards) < MIN_CARDS else len(cards) / 2
+        if priced >= needed or (pictured >= needed and _has_names(cards)):
+            qualified.append(cards)
+    return qualified
+
+
+def card_links(cards: list[ProductCard]) -> list[str]:
+    """Return the cards' product links, each once, in page order."""
     links: list[str] = []
-    for entry in chosen:
-        if entry.href not in links:
-            links.append(entry.href)
+    for card in cards:
+        if card.href not in links:
+            links.append(card.href)
     return links
 
 
-def _has_names(cards: list[_Card]) -> bool:
+def find_product_links(page: Page, *, base: str, site: str, few_cards: bool = False) -> list[str]:
+    """Return the product links of a listing's cards: absolute, same-site, de-duplicated, in page order."""
+    return card_links(find_product_cards(page, base=base, site=site, few_cards=few_cards))
+
+
+def _heading_path(page: Page) -> set[int]:
+    """Return the ids of the first h1 and all its ancestors, or an empty set on a page without one."""
+    heading = page.tree.css_first("h1")
+    path: set[int] = set()
+    while heading is not None and heading.tag not in ("html", None):
+        path.add(heading.mem_id)
+        heading = heading.parent
+    return path
+
+
+def _has_names(cards: list[ProductCard]) -> bool:
     """Return whether most cards carry a product name: a few words of text, not only an image or a number."""
     named = 0
     for card in cards:
@@ -273,22 +328,25 @@ def find_next_page(tree: LexborHTMLParser, *, base: str, page_url: str) -> str |
     return None
 
 
-# --- page kind ----------------------------------------------------------------
-
-
-_BUY_SELECTOR = (
-    "[id*=add-to-cart i], [class*=add-to-cart i], [id*=addtocart i], [class*=addtocart i],"
-    " [name*=addtocart i],"
-    " [id*=add-to-basket i], [class*=add-to-basket i], [id*=addtobasket i], [class*=addtobasket i],"
-    " [class*=buy-now i], [id*=buy-now i], [id*=buynow i], [class*=buynow i], [id*=buy-button i],"
-    " [class*=buy-button i], form[action*=cart i] button, form[action*=cart i] input[type=submit]"
+_PAGINATION_SELECTOR = (
+    "link[rel~=next i], a[rel~=next i], link[rel~=prev i], a[rel~=prev i],"
+    " [class*=pagination i], [class*=paginator i], [class*=pager i], [class*=page-numbers i]"
 )
 
-# Path words of product-detail URLs on many shops (/dp/B0…, /p/…, /product/…, /itm/…).
-_PRODUCT_PATH = re.compile(
-    r"/(?:dp|gp/product|p|product|products|produkt|produit|prodotto|producto|itm|item|deal|deals|prod)/",
-    re.IGNORECASE,
-)
+
+def has_pagination(tree: LexborHTMLParser) -> bool:
+    """Tell whether a page links to a previous or next page of its own, as a listing's pages do.
+
+    Reviews and comments are paginated too, so this is evidence for a
+    listing only next to product cards.
+
+    NOTE: a product's paginated reviews page that shows the product in a
+    summary box therefore parses as a listing with that one product link.
+    """
+    for node in tree.css(_PAGINATION_SELECTOR):
+        if node.tag in ("link", "a") or len(node.css("a[href]")) >= 2:
+            return True
+    return False
 
 
 # Search and category URLs: a query parameter of a site search, or a path
@@ -296,105 +354,20 @@ _PRODUCT_PATH = re.compile(
 _LISTING_URL = re.compile(
     r"[?&](?:q|query|search|keyword|keywords|_nkw|text|term|searchterm|description)="
     r"|/(?:search|sch|category|categories|catalog|catalogsearch|collections?|shop/featured|productlist|browse|c)"
-    r"(?:[/.?]|$)",
+    r"(?:[/.?&]|$)",
     re.IGNORECASE,
 )
 
 
-def _count_buy_boxes(page: Page) -> int:
-    """Count buy elements outside page chrome, an element nested in another one counting once."""
-    matched = [node for node in page.tree.css(_BUY_SELECTOR) if not page.in_chrome(node)]
-    identities = {node.mem_id for node in matched}
-    count = 0
-    for node in matched:
-        parent = node.parent
-        while parent is not None and parent.mem_id not in identities:
-            parent = parent.parent
-        if parent is None:
-            count += 1
-    return count
+def is_listing_url(url: str) -> bool:
+    """Tell whether a URL is a site search or a catalogue section ("/search?q=", "/category/", "/c/")."""
+    return bool(_LISTING_URL.search(url))
 
 
-def product_page_by_structured_data(
-    structured_names: list[str], *, has_opengraph_product: bool
-) -> bool | None:
-    """Decide page kind from structured data: True for a product page, False for a listing, None if unsure.
-
-    One named product in JSON-LD or microdata, or `og:type` product, makes a
-    product page even when it shows strips of other products. Several
-    distinct ones make a listing.
-    """
-    distinct = {name.casefold() for name in structured_names}
-    if len(distinct) == 1 or has_opengraph_product:
-        return True
-    if len(distinct) >= MIN_CARDS:
-        return False
-    return None
+_FRONT_PAGE_PATH = re.compile(r"^/?(?:index\.\w{2,5}|home|default\.\w{2,5})?/?$", re.IGNORECASE)
 
 
-def looks_like_product_page(
-    page: Page, *, url: str, product_links: list[str], base: str, has_next_page: bool
-) -> bool:
-    """Decide from the visible page whether it is about one product, when structured data is silent.
-
-    A grid of cards with a "next page" link or on a search or category URL
-    is a listing. Otherwise one or two buy boxes under a main heading make a
-    product page, because a listing has one per card. A heading with a price
-    makes one too, on a page with few cards or on a product-style URL path
-    without buy buttons.
-    """
-    # A grid of cards with a "next page" link, or on a search or category URL,
-    # is a listing whatever else it shows.
-    product_link_count = len(product_links)
-    # NOTE: these rules misjudge shop home pages with product teasers (called
-    # listings) and some small category pages (called product pages when the
-    # card finder finds fewer than MAX_PRODUCT_PAGE_CARDS cards).
-    if product_link_count >= MIN_CARDS and (has_next_page or _LISTING_URL.search(url)):
-        return False
-
-    tree = page.tree
-    heading = tree.css_first("h1, #productTitle")
-    if heading is None:
-        return False
-    buttons = _count_buy_boxes(page)
-    if 1 <= buttons <= max(MAX_PRODUCT_PAGE_BUTTONS, product_link_count // 2):
-        return True
-    # Prices inside the cards belong to the listed products; a product page shows its own price outside them.
-    if _price_outside_cards(page, base=base, product_links=set(product_links)) is None:
-        return False
-    if product_link_count < MAX_PRODUCT_PAGE_CARDS:
-        return True
-    return bool(_PRODUCT_PATH.search(urlsplit(url).path)) and buttons == 0
-
-
-# Price elements looked at when deciding the page kind; a listing shows one per card.
-_MAX_PRICES_CHECKED = 200
-# Ancestors climbed from a price to find the card around it.
-_MAX_CARD_DEPTH = 6
-
-
-def _price_outside_cards(page: Page, *, base: str, product_links: set[str]) -> LexborNode | None:
-    """Return the first price element that is neither page chrome nor inside a product card."""
-    for price in page.tree.css("[itemprop=price], [class*=price i], [id*=price i]")[:_MAX_PRICES_CHECKED]:
-        if page.in_chrome(price):
-            continue
-        if not product_links or not _inside_card(price, base=base, product_links=product_links):
-            return price
-    return None
-
-
-def _inside_card(node: LexborNode, *, base: str, product_links: set[str]) -> bool:
-    """Tell whether the nearest ancestor holding a product link holds exactly one product, as a card does."""
-    ancestor = node.parent
-    for _ in range(_MAX_CARD_DEPTH):
-        if ancestor is None or ancestor.tag in ("body", "html"):
-            return False
-        linked = {
-            _normalize_href(absolute_url(anchor.attributes.get("href"), base) or "")
-            for anchor in ancestor.css("a[href]")
-        }
-        found = linked & product_links
-        if found:
-            return len(found) == 1
-        ancestor = ancestor.parent
-    return False
+def is_front_page(url: str) -> bool:
+    """Tell whether a URL is a site's front page: the root path or an index file, without a query."""
+    parts = urlsplit(url)
+    return not parts.query and bool(_FRONT_PAGE_PATH.match(parts.path))

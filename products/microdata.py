@@ -6,6 +6,8 @@ from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from product_extractor.products.text import is_placeholder_image
+
 __all__ = ["microdata_items"]
 
 # The attribute containing an element's property value, per the HTML
@@ -49,8 +51,10 @@ def _value(node: LexborNode) -> str | None:
     if tag == "meta":
         return attributes.get("content")
     if tag in _URL_ATTRIBUTES:
-        # Lazy-loading images keep the real address in data-src.
-        value = attributes.get(_URL_ATTRIBUTES[tag]) or attributes.get("data-src")
+        # Lazy-loading images keep the real address in data-src, with a spinner or a pixel in src.
+        value = attributes.get(_URL_ATTRIBUTES[tag])
+        if not value or is_placeholder_image(value):
+            value = attributes.get("data-src") or value
         if value:
             return value
     if tag in ("data", "meter") and attributes.get("value"):

@@ -7,7 +7,7 @@ from selectolax.lexbor import LexborHTMLParser
 from product_extractor.products.availability import normalize_availability
 from product_extractor.products.draft import Draft
 from product_extractor.products.prices import currency_to_iso, parse_amount
-from product_extractor.products.text import absolute_url, clean_text
+from product_extractor.products.text import absolute_url, clean_text, is_placeholder_image
 
 __all__ = ["meta_properties", "opengraph_draft"]
 
@@ -62,6 +62,6 @@ def opengraph_draft(meta: dict[str, list[str]], *, base: str, country: str) -> D
     for key in ("og:image:secure_url", "og:image", "og:image:url", "twitter:image"):
         for value in meta.get(key, []):
             url = absolute_url(value, base)
-            if url is not None and url not in draft.images:
+            if url is not None and url not in draft.images and not is_placeholder_image(url):
                 draft.images.append(url)
     return draft

@@ -11,11 +11,19 @@ from product_extractor.products.draft import Draft
 from product_extractor.products.embedded import embedded_drafts
 from product_extractor.products.heuristics import heuristic_draft
 from product_extractor.products.jsonld import jsonld_blocks
-from product_extractor.products.listing import (
-    find_next_page,
-    find_product_links,
+from product_extractor.products.kind import (
     looks_like_product_page,
+    product_heading,
     product_page_by_structured_data,
+)
+from product_extractor.products.listing import (
+    ProductCard,
+    card_links,
+    find_next_page,
+    find_product_cards,
+    has_pagination,
+    is_front_page,
+    is_listing_url,
 )
 from product_extractor.products.microdata import microdata_items
 from product_extractor.products.model import ExtractionMethod, Product
@@ -28,10 +36,6 @@ from product_extractor.products.text import absolute_url
 __all__ = ["PageKind", "ParsedPage", "parse_page"]
 
 PageKind = Literal["product", "listing", "other"]
-
-# Listing pages need at least this many product cards: fewer is a product
-# page's "related items" strip or a home page's teaser.
-MIN_LISTING_LINKS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +159,50 @@ def _prefer_shown_price(lead: Draft, visible: Draft) -> None:
         lead.currency = visible.currency or lead.currency
 
 
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """Whether a page is about one product and, when it is not, its product cards and next page."""
+
+    is_product: bool
+    cards: list[ProductCard]
+    next_page: str | None
+
+
+def _decide_kind(
+    page: Page,
+    *,
+    url: str,
+    base: str,
+    meta: dict[str, list[str]],
+    structured_names: list[str],
+    opengraph: Draft | None,
+) -> _Kind:
+    """Decide whether a page is a product page, from structured data first and the visible page second."""
+    by_structured_data = product_page_by_structured_data(
+        structured_names, has_opengraph_product=opengraph is not None
+    )
+    if by_structured_data is True:
+        return _Kind(is_product=True, cards=[], next_page=None)
+
+    next_page = find_next_page(page.tree, base=base, page_url=url)
+    # One or two cards make a listing where the page shows it is one:
+    # pagination, or a search or category URL. Elsewhere they may be a product
+    # page's own buy box around a brand link, so they wait until the page is
+    # known not to be a product page.
+    few_cards = next_page is not None or has_pagination(page.tree) or is_listing_url(url)
+    cards = find_product_cards(page, base=base, site=url, few_cards=few_cards)
+    if by_structured_data is None:
+        if looks_like_product_page(
+            page, url=url, meta=meta, cards=cards, has_next_page=next_page is not None
+        ):
+            return _Kind(is_product=True, cards=[], next_page=None)
+        if not cards:
+            # A page without a product of its own that shows one or two cards is a
+            # search with few hits or a small category on one page.
+            cards = find_product_cards(page, base=base, site=url, few_cards=True)
+    return _Kind(is_product=False, cards=cards, next_page=next_page)
+
+
 def _parse(html: str, url: str) -> ParsedPage:
     tree = LexborHTMLParser(html)
     page = Page.build(tree)
@@ -166,21 +214,12 @@ def _parse(html: str, url: str) -> ParsedPage:
     opengraph = opengraph_draft(meta, base=base, country=country)
     structured_names = [draft.name for draft in structured["json-ld"] + structured["microdata"] if draft.name]
 
-    is_product = product_page_by_structured_data(
-        structured_names, has_opengraph_product=opengraph is not None
+    kind = _decide_kind(
+        page, url=url, base=base, meta=meta, structured_names=structured_names, opengraph=opengraph
     )
-    product_links: list[str] = []
-    next_page: str | None = None
-    if is_product is not True:
-        product_links = find_product_links(page, base=base, site=url)
-        next_page = find_next_page(tree, base=base, page_url=url)
-    if is_product is None:
-        is_product = looks_like_product_page(
-            page, url=url, product_links=product_links, base=base, has_next_page=next_page is not None
-        )
-
-    if is_product:
-        heuristic = heuristic_draft(page, meta, url=url, base=base, country=country)
+    if kind.is_product:
+        heading = product_heading(page, url=url, meta=meta)
+        heuristic = heuristic_draft(page, meta, url=url, base=base, country=country, heading=heading)
         json_ld = _main_draft(structured["json-ld"], url)
         microdata = _main_draft(structured["microdata"], url)
         titles = [draft.name for draft in (json_ld, microdata, opengraph, heuristic) if draft and draft.name]
@@ -204,13 +243,23 @@ def _parse(html: str, url: str) -> ParsedPage:
         products = [lead.to_product(url)] if lead is not None else []
         return ParsedPage(url=url, kind="product", products=products, product_links=[], next_page_url=None)
 
-    if len(product_links) >= MIN_LISTING_LINKS:
+    product_links = card_links(kind.cards)
+    # A front page's cards are teasers picked from many categories, not a
+    # category of its own, unless it pages through them like a listing.
+    # NOTE: a one-page shop that lists its whole catalogue on "/" is "other" too.
+    if is_front_page(url) and kind.next_page is None:
+        product_links = []
+    if product_links:
         records = [draft.to_product(url) for draft in structured["json-ld"] or structured["microdata"]]
         return ParsedPage(
-            url=url, kind="listing", products=records, product_links=product_links, next_page_url=next_page
+            url=url,
+            kind="listing",
+            products=records,
+            product_links=product_links,
+            next_page_url=kind.next_page,
         )
 
-    return ParsedPage(url=url, kind="other", products=[], product_links=[], next_page_url=next_page)
+    return ParsedPage(url=url, kind="other", products=[], product_links=[], next_page_url=kind.next_page)
 
 
 def parse_page(html: str, url: str) -> ParsedPage:

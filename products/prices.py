@@ -14,7 +14,15 @@ from urllib.parse import urlsplit
 
 from price_parser import Price
 
-__all__ = ["ParsedPrice", "currency_to_iso", "parse_amount", "parse_price", "site_country"]
+__all__ = [
+    "ParsedPrice",
+    "currency_to_iso",
+    "minor_unit_digits",
+    "normalize_amount",
+    "parse_amount",
+    "parse_price",
+    "site_country",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,3 +332,44 @@ def parse_amount(value: object) -> Decimal | None:
     if re.fullmatch(r"-?\d+(\.\d+)?", text):
         return Decimal(text)
     return Price.fromstring(text).amount
+
+
+# ISO 4217 minor-unit exponents that differ from the usual 2 (cents). The
+# currencies listed are those whose exponent the standard sets to 0 or 3.
+_MINOR_UNIT_DIGITS: dict[str, int] = {
+    **dict.fromkeys(
+        ("JPY", "KRW", "CLP", "ISK", "VND", "UGX", "XOF", "XAF", "PYG", "RWF", "KMF", "GNF", "DJF", "BIF",
+         "VUV", "XPF"),
+        0,
+    ),
+    **dict.fromkeys(("BHD", "KWD", "JOD", "OMR", "TND", "IQD", "LYD"), 3),
+}  # fmt: skip
+_DEFAULT_MINOR_UNIT_DIGITS = 2
+
+
+def minor_unit_digits(currency: str) -> int:
+    """Return the ISO 4217 exponent of `currency`: the digits after the decimal point of its minor unit."""
+    return _MINOR_UNIT_DIGITS.get(currency.upper(), _DEFAULT_MINOR_UNIT_DIGITS)
+
+
+def normalize_amount(amount: Decimal, currency: str | None) -> Decimal:
+    """Write `amount` with its currency's minor-unit digits, never dropping a non-zero digit.
+
+    Pads with zeros and drops trailing zeros beyond the exponent. Without a
+    currency, the amount stays as the page wrote it.
+
+    >>> normalize_amount(Decimal("49.1"), "EUR"), normalize_amount(Decimal("1200.00"), "JPY")
+    (Decimal('49.10'), Decimal('1200'))
+    >>> normalize_amount(Decimal("0.125"), "EUR")
+    Decimal('0.125')
+    """
+    if currency is None or not amount.is_finite():
+        return amount
+
+    digits = minor_unit_digits(currency)
+    significant = amount.normalize()
+    exponent = significant.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > digits:
+        # Non-zero digits beyond the minor unit (0.125 EUR) are kept as written, minus trailing zeros.
+        return significant
+    return amount.quantize(Decimal(1).scaleb(-digits))

@@ -7,7 +7,6 @@ schema.org property names to values, where a nested item is a dict with an
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -16,7 +15,13 @@ from product_extractor.products.availability import normalize_availability
 from product_extractor.products.draft import Draft
 from product_extractor.products.model import ExtractionMethod, Variant
 from product_extractor.products.prices import currency_to_iso, parse_amount, parse_price
-from product_extractor.products.text import absolute_url, clean_text, digits_only
+from product_extractor.products.text import (
+    absolute_url,
+    clean_text,
+    digits_only,
+    is_placeholder_image,
+    plain_text,
+)
 
 __all__ = ["PRODUCT_TYPES", "draft_from_item", "item_types", "product_items"]
 
@@ -33,8 +38,6 @@ _OFFER_TYPES = frozenset({"offer", "aggregateoffer"})
 _UNRELATED_PROPERTIES = frozenset(
     {"isrelatedto", "issimilarto", "isaccessoryorsparepartfor", "isconsumablefor"}
 )
-
-_TAG = re.compile(r"<[^>]+>")
 
 
 def item_types(item: dict[str, Any]) -> set[str]:
@@ -95,10 +98,7 @@ def _text(value: object) -> str | None:
 
 
 def _description(value: object) -> str | None:
-    text = _text(value)
-    if text is None:
-        return None
-    return clean_text(_TAG.sub(" ", text))
+    return plain_text(_text(value))
 
 
 def _images(value: object, base: str) -> list[str]:
@@ -110,7 +110,7 @@ def _images(value: object, base: str) -> list[str]:
             entry = entry.get("url", entry.get("contentUrl", entry.get("contentURL")))
             entry = _first(entry)
         url = absolute_url(entry, base)
-        if url is not None and url not in found:
+        if url is not None and url not in found and not is_placeholder_image(url):
             found.append(url)
     return found
 
@@ -236,6 +236,9 @@ def draft_from_item(item: dict[str, Any], *, base: str, country: str, method: Ex
     draft.name = _text(item.get("name"))
     draft.brand = _text(item.get("brand")) or _text(item.get("manufacturer"))
     draft.sku = _text(item.get("sku")) or _text(item.get("productID"))
+    if draft.sku is None and "productgroup" in item_types(item):
+        # A ProductGroup's own code is its productGroupID; sku names one variant.
+        draft.sku = _text(item.get("productGroupID"))
     draft.mpn = _text(item.get("mpn"))
     draft.gtin = _gtin(item)
     draft.description = _description(item.get("description"))

@@ -7,9 +7,18 @@ import re
 from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
-__all__ = ["absolute_url", "clean_text", "digits_only", "same_site", "site_key"]
+__all__ = [
+    "absolute_url",
+    "clean_text",
+    "digits_only",
+    "is_placeholder_image",
+    "plain_text",
+    "same_site",
+    "site_key",
+]
 
 _WHITESPACE = re.compile(r"\s+")
+_TAG = re.compile(r"<[^>]*>")
 
 
 def clean_text(value: object) -> str | None:
@@ -25,6 +34,21 @@ def clean_text(value: object) -> str | None:
 
     text = _WHITESPACE.sub(" ", html.unescape(value)).strip()
     return text or None
+
+
+def plain_text(value: object) -> str | None:
+    """Return `value` as plain text: tags removed, entities unescaped, whitespace collapsed.
+
+    Tags are removed after unescaping too, because shops put escaped markup in
+    JSON-LD descriptions ("&lt;br /&gt;").
+
+    >>> plain_text("Fits&lt;br /&gt;all <b>sizes</b> &amp; ages")
+    'Fits all sizes & ages'
+    """
+    text = clean_text(value)
+    if text is None:
+        return None
+    return clean_text(_TAG.sub(" ", html.unescape(_TAG.sub(" ", text))))
 
 
 def digits_only(value: object) -> str | None:
@@ -79,3 +103,28 @@ def site_key(url: str) -> str:
 def same_site(url: str, site: str) -> bool:
     """Return whether `url` belongs to the same site as `site` (another URL)."""
     return site_key(url) == site_key(site)
+
+
+# File names of loading spinners, 1x1 spacer pixels and "no image" stand-ins,
+# which lazy-loading pages put in `src` until a script swaps the real image in.
+_PLACEHOLDER_IMAGE_NAME = re.compile(
+    r"^(?:.*[-_])?(?:spinner|loading|loader|ajax-loader|placeholder|blank|spacer|pixel|1x1|transparent|clear"
+    r"|empty|no-?image|no_image|noimg|lazy)$",
+    re.IGNORECASE,
+)
+
+
+def is_placeholder_image(url: str) -> bool:
+    """Tell whether an image URL is a stand-in rather than a picture: a data: URI, a spinner or a 1x1 pixel.
+
+    The file name up to its first dot decides ("transparent-pixel._V192234675_.gif").
+
+    >>> is_placeholder_image("https://ir.ebaystatic.com/pictures/skin/gif/spinner.gif")
+    True
+    >>> is_placeholder_image("https://cdn.example.com/pixel-8-pro.jpg")
+    False
+    """
+    if url.lower().startswith("data:"):
+        return True
+    name = urlsplit(url).path.rsplit("/", 1)[-1].split(".", 1)[0]
+    return bool(_PLACEHOLDER_IMAGE_NAME.match(name))

@@ -36,14 +36,14 @@ F1_FLOORS: dict[str, float] = {
     "brand": 0.81,
     "gtin": 0.705,
     "mpn": 0.65,
-    "name": 0.842,
-    "image": 0.635,
+    "name": 0.853,
+    "image": 0.675,
     "description": 0.75,
 }
 
 # Product pages that may yield no record because the parser takes them for a
 # listing or another page; lower it as page-kind rules improve.
-MAX_PAGES_WITHOUT_PRODUCT = 2
+MAX_PAGES_WITHOUT_PRODUCT = 0
 
 BASELINES = ("zyte", "diffbot", "extruct")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from product_extractor.products.prices import currency_to_iso, parse_price
+from product_extractor.products.prices import currency_to_iso, normalize_amount, parse_price
 
 # Share of corpus price-table rows whose amount and currency text both match,
 # set at the measured value after the last change and rounded down.
@@ -126,3 +126,33 @@ def test_price_beside_purchase_count() -> None:
         "<span class='deal_price_buy_count'>957개 구매</span></p></body></html>"
     )
     assert parse_page(html, "https://shop.example.kr/deal/1").products[0].price == Decimal("2900")
+
+
+NORMALIZED_AMOUNTS: list[tuple[str, str | None, str]] = [
+    # (amount as written, ISO currency, amount as output)
+    ("49.1", "EUR", "49.10"),
+    ("19.5", "USD", "19.50"),
+    ("89.00", "USD", "89.00"),
+    ("100", "GBP", "100.00"),
+    ("12.990", "EUR", "12.99"),
+    ("0.125", "EUR", "0.125"),
+    ("0.1250", "EUR", "0.125"),
+    ("1200.00", "JPY", "1200"),
+    ("12000", "KRW", "12000"),
+    ("4990.5", "CLP", "4990.5"),
+    ("12", "KWD", "12.000"),
+    ("3.5", "BHD", "3.500"),
+    ("1.2345", "JOD", "1.2345"),
+    ("49.1", None, "49.1"),
+    ("1E+3", "EUR", "1000.00"),
+]
+
+
+@pytest.mark.parametrize(("written", "currency", "expected"), NORMALIZED_AMOUNTS)
+def test_amount_minor_unit_digits(written: str, currency: str | None, expected: str) -> None:
+    assert str(normalize_amount(Decimal(written), currency)) == expected
+
+
+@pytest.mark.parametrize(("written", "currency", "expected"), NORMALIZED_AMOUNTS)
+def test_amount_value_unchanged(written: str, currency: str | None, expected: str) -> None:
+    assert normalize_amount(Decimal(written), currency) == Decimal(written)

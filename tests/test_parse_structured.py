@@ -350,3 +350,67 @@ def test_stock_notice_keeps_out_of_stock() -> None:
         '<body><p class="stock">Out of stock</p><button class="add-to-basket">Add to basket</button></body>',
     )
     assert _product(html).availability == "OutOfStock"
+
+
+def test_product_group_id_as_sku() -> None:
+    group = {
+        "@type": "ProductGroup",
+        "name": "Alpine Shell Jacket",
+        "productGroupID": "OD-JKT-ALP",
+        "hasVariant": [
+            {"@type": "Product", "sku": "OD-JKT-ALP-M", "offers": {"price": 89, "priceCurrency": "EUR"}}
+        ],
+    }
+    assert _product(_jsonld(group)).sku == "OD-JKT-ALP"
+
+
+def test_product_group_own_sku_wins() -> None:
+    group = {"@type": "ProductGroup", "name": "Tee", "sku": "TEE", "productGroupID": "TEE-GROUP"}
+    assert _product(_jsonld(group)).sku == "TEE"
+
+
+def test_description_escaped_markup_stripped() -> None:
+    description = "Energy class A+&lt;br /&gt; <p>Ice tray &amp;  drawers</p>"
+    assert _product(_jsonld({**MUG, "description": description})).description == (
+        "Energy class A+ Ice tray & drawers"
+    )
+
+
+PLACEHOLDER_IMAGES = [
+    "https://ir.ebaystatic.com/pictures/skin/gif/spinner.gif",
+    "https://images-na.ssl-images-amazon.com/images/G/01/x-locale/common/transparent-pixel._V192234675_.gif",
+    "https://images-na.ssl-images-amazon.com/images/G/01/x-locale/common/grey-pixel.gif",
+    "https://shop.example.com/static/placeholder.png",
+    "https://shop.example.com/static/default-lazy.png",
+    "data:image/gif;base64,R0lGODlhAQABAAAAACw=",
+]
+
+
+def test_jsonld_placeholder_images_dropped() -> None:
+    images = [*PLACEHOLDER_IMAGES, "https://cdn.example.com/pixel-8-pro.jpg"]
+    assert _product(_jsonld({**MUG, "image": images})).images == ["https://cdn.example.com/pixel-8-pro.jpg"]
+
+
+def test_gallery_lazy_image_read() -> None:
+    document = (
+        "<html><body><h1>Steel Kettle</h1><span class='price'>€ 39.90</span>"
+        "<button class='add-to-cart'>Add to cart</button>"
+        '<div class="gallery"><img src="https://ir.ebaystatic.com/pictures/skin/gif/spinner.gif"'
+        ' data-src="https://cdn.example.com/kettle.jpg"></div></body></html>'
+    )
+    assert _product(document).images == ["https://cdn.example.com/kettle.jpg"]
+
+
+def test_price_padded_to_minor_unit() -> None:
+    assert (
+        str(_product(_jsonld({**MUG, "offers": {"price": "49.1", "priceCurrency": "EUR"}})).price) == "49.10"
+    )
+
+
+def test_variant_price_padded_to_minor_unit() -> None:
+    group = {
+        "@type": "ProductGroup",
+        "name": "Tee",
+        "hasVariant": [{"@type": "Product", "offers": {"price": "19.5", "priceCurrency": "USD"}}],
+    }
+    assert str(_product(_jsonld(group)).variants[0].price) == "19.50"
