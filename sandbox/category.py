@@ -19,12 +19,16 @@ def category_page_count(site: Site, page_size: int) -> int:
     return max(1, math.ceil(len(site.products) / page_size))
 
 
-def render_category_page(site: Site, *, base_url: str, page: int = 1, page_size: int = 0) -> str | None:
+def render_category_page(
+    site: Site, *, base_url: str | None, page: int = 1, page_size: int = 0
+) -> str | None:
     """Render page `page` (from 1) of the category as HTML, or None when the page does not exist.
 
-    Cards keep index order. Each has a link to the product's sandbox URL, the
-    labelled name, the labelled price with its printed currency when the
-    labels give one, and the labelled image.
+    Cards keep index order. Each has a link to the product's URL, the labelled
+    name, the labelled price with its printed currency when the labels give
+    one, and the labelled image. With a `base_url` the links are sandbox URLs
+    under it, as the shop serves them. With None they are the original URLs,
+    as a page fetched through Bright Data's Web Unlocker shows them.
     """
     page_count = category_page_count(site, page_size)
     if not 1 <= page <= page_count:
@@ -34,7 +38,7 @@ def render_category_page(site: Site, *, base_url: str, page: int = 1, page_size:
     if page_size > 0:
         products = products[(page - 1) * page_size : page * page_size]
 
-    category_url = f"{base_url.rstrip('/')}/{site.host}/{CATEGORY_PATH}"
+    category_url = category_page_url(site, base_url)
     pagination_head, pagination_nav = _pagination(category_url, page, page_count)
     cards = "\n".join(_product_card(product, base_url) for product in products)
     title = escape(
@@ -59,8 +63,16 @@ def render_category_page(site: Site, *, base_url: str, page: int = 1, page_size:
 """
 
 
-def _product_card(product: SavedPage, base_url: str) -> str:
-    link = escape(sandbox_url(base_url, product.url))
+def category_page_url(site: Site, base_url: str | None) -> str:
+    """Return page 1 of the category: on the sandbox under `base_url`, or on the original host when None."""
+    if base_url is not None:
+        return f"{base_url.rstrip('/')}/{site.host}/{CATEGORY_PATH}"
+    scheme = urlsplit(site.products[0].url).scheme if site.products else "https"
+    return f"{scheme}://{site.host}/{CATEGORY_PATH}"
+
+
+def _product_card(product: SavedPage, base_url: str | None) -> str:
+    link = escape(product.url if base_url is None else sandbox_url(base_url, product.url))
     name = escape(_first_label(product, "name") or _name_from_url(product.url))
     price = _price_text(product)
     image = _first_label(product, "image")

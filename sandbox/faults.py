@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,12 @@ class Latency:
                 f"latency {text!r} is invalid; write seconds (0.2) or a range (0.05-0.4)"
             ) from error
 
+    def draw(self, generator: random.Random) -> float:
+        """Return one delay in seconds; a fixed latency leaves `generator` untouched."""
+        if self.high > self.low:
+            return generator.uniform(self.low, self.high)
+        return self.low
+
     @classmethod
     def coerce(cls, value: Latency | float | tuple[float, float]) -> Latency:
         """Accept seconds, a (low, high) pair or a `Latency`."""
@@ -41,6 +49,34 @@ class Latency:
         if isinstance(value, tuple):
             return cls(float(value[0]), float(value[1]))
         return cls(float(value), float(value))
+
+
+@dataclass(frozen=True, slots=True)
+class LognormalLatency:
+    """Delay drawn per request from a lognormal: `median` seconds, spread `sigma`, all times `scale`.
+
+    A lognormal's median is exp(mu), so mu = ln(median). Benchmarks keep the
+    shape of a real service's latency but shrink it with `scale`.
+    """
+
+    median: float
+    sigma: float = 0.0
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.median < 0 or self.sigma < 0 or self.scale < 0:
+            raise ValueError(
+                f"lognormal latency (median {self.median} s, sigma {self.sigma}, scale {self.scale}) "
+                "is invalid; all three must be 0 or more"
+            )
+
+    def draw(self, generator: random.Random) -> float:
+        """Return one delay in seconds; a zero median, sigma or scale leaves `generator` untouched."""
+        if self.median == 0 or self.scale == 0:
+            return 0.0
+        if self.sigma == 0:
+            return self.median * self.scale
+        return generator.lognormvariate(math.log(self.median), self.sigma) * self.scale
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,38 +107,31 @@ class FaultPlan:
     """
 
     def __init__(self, *, latency: Latency | None = None, error_rate: float = 0.0, seed: int = 1) -> None:
-        _check_error_rate(error_rate)
+        check_rate(error_rate, "error rate")
         self.latency = latency or Latency()
         self.error_rate = error_rate
         self._latency_random = random.Random(f"latency:{seed}")
         self._error_random = random.Random(f"errors:{seed}")
-        self._overrides: dict[str, Fault] = {}
+        self._overrides: PrefixRules[Fault] = PrefixRules()
         self._lock = threading.Lock()
 
     def set_fault(self, target: str, fault: Fault) -> None:
         """Override the default for every path under `target`, a host or a path prefix starting with /."""
         if fault.error_rate is not None:
-            _check_error_rate(fault.error_rate)
-        with self._lock:
-            self._overrides[_prefix_for(target)] = fault
+            check_rate(fault.error_rate, "error rate")
+        self._overrides.set(_prefix_for(target), fault)
 
     def clear_faults(self, target: str | None = None) -> None:
         """Remove the override for `target`, or every override when `target` is None."""
-        with self._lock:
-            if target is None:
-                self._overrides.clear()
-            else:
-                self._overrides.pop(_prefix_for(target), None)
+        self._overrides.clear(None if target is None else _prefix_for(target))
 
     def decide(self, path: str) -> FaultDecision:
+        fault = self._overrides.match(path)
         with self._lock:
-            fault = self._match(path)
             latency = fault.latency if fault and fault.latency is not None else self.latency
             error_rate = fault.error_rate if fault and fault.error_rate is not None else self.error_rate
 
-            delay = latency.low
-            if latency.high > latency.low:
-                delay = self._latency_random.uniform(latency.low, latency.high)
+            delay = latency.draw(self._latency_random)
 
             if fault and fault.status is not None:
                 return FaultDecision(delay, fault.status, "status")
@@ -110,9 +139,34 @@ class FaultPlan:
                 return FaultDecision(delay, 500, "error-rate")
             return FaultDecision(delay, None, None)
 
-    def _match(self, path: str) -> Fault | None:
-        matches = [prefix for prefix in self._overrides if path.startswith(prefix)]
-        return self._overrides[max(matches, key=len)] if matches else None
+
+RuleT = TypeVar("RuleT")
+
+
+class PrefixRules(Generic[RuleT]):
+    """Rules keyed by string prefix, matched longest prefix first; safe to change from another thread."""
+
+    def __init__(self) -> None:
+        self._rules: dict[str, RuleT] = {}
+        self._lock = threading.Lock()
+
+    def set(self, prefix: str, rule: RuleT) -> None:
+        with self._lock:
+            self._rules[prefix] = rule
+
+    def clear(self, prefix: str | None = None) -> None:
+        """Remove the rule for `prefix`, or every rule when `prefix` is None."""
+        with self._lock:
+            if prefix is None:
+                self._rules.clear()
+            else:
+                self._rules.pop(prefix, None)
+
+    def match(self, key: str) -> RuleT | None:
+        """Return the rule of the longest prefix of `key`, or None."""
+        with self._lock:
+            matches = [prefix for prefix in self._rules if key.startswith(prefix)]
+            return self._rules[max(matches, key=len)] if matches else None
 
 
 def _prefix_for(target: str) -> str:
@@ -121,6 +175,7 @@ def _prefix_for(target: str) -> str:
     return f"/{target.lower().strip('/')}/"
 
 
-def _check_error_rate(error_rate: float) -> None:
-    if not 0 <= error_rate <= 1:
-        raise ValueError(f"error rate {error_rate} is invalid; use a share between 0 and 1")
+def check_rate(rate: float, name: str) -> None:
+    """Raise ValueError unless `rate` is a share between 0 and 1; `name` names the option in the message."""
+    if not 0 <= rate <= 1:
+        raise ValueError(f"{name} {rate} is invalid; use a share between 0 and 1")

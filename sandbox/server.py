@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import uvicorn
 
 from product_extractor.sandbox.category import CATEGORY_PATH
 from product_extractor.sandbox.faults import Fault, FaultPlan, Latency
 from product_extractor.sandbox.links import sandbox_url
 from product_extractor.sandbox.request_log import RequestRecord
 from product_extractor.sandbox.saved_pages import SAMPLE_SHOP_DIR, SavedPages, load_saved_pages
+from product_extractor.sandbox.serving import serve_in_foreground, serve_in_thread
 from product_extractor.sandbox.shop import ShopApp
 
 logger = logging.getLogger(__name__)
-
-_STARTUP_TIMEOUT = 10.0  # seconds to wait for the port to accept connections
-_SHUTDOWN_TIMEOUT = 5.0  # seconds to wait for the server thread before forcing it to exit
-
-# In-flight requests get this long (seconds) to finish when the server stops.
-# Injected delays end at once, so only a slow client can use it up.
-_GRACEFUL_SHUTDOWN_TIMEOUT = 1
 
 
 class RunningShop:
@@ -103,36 +91,9 @@ def running_shop(
     """
     faults = FaultPlan(latency=Latency.coerce(latency), error_rate=error_rate, seed=seed)
     app = ShopApp(load_saved_pages(pages_dir), faults=faults, page_size=page_size)
-    listener = bind_socket(host, 0)
-    base_url = _base_url_of(listener)
-
-    server = uvicorn.Server(_uvicorn_config(app, access_log=False))
-    loop_ready = threading.Event()
-    loop_holder: list[asyncio.AbstractEventLoop] = []
-
-    async def serve() -> None:
-        loop_holder.append(asyncio.get_running_loop())
-        loop_ready.set()
-        await server.serve(sockets=[listener])
-
-    thread = threading.Thread(
-        target=asyncio.run, args=(serve(),), name=f"sandbox-shop {base_url}", daemon=True
-    )
-    thread.start()
-    try:
-        _wait_until_serving(server, thread, listener.getsockname()[:2])
+    with serve_in_thread(app, host=host, name="sandbox shop") as base_url:
         logger.info("sandbox shop serving %s on %s", pages_dir, base_url)
         yield RunningShop(app, base_url)
-    finally:
-        if loop_ready.wait(timeout=_SHUTDOWN_TIMEOUT) and thread.is_alive():
-            loop_holder[0].call_soon_threadsafe(app.stop_waiting)
-        server.should_exit = True
-        thread.join(timeout=_SHUTDOWN_TIMEOUT)
-        if thread.is_alive():
-            logger.warning("sandbox shop on %s did not stop in %s s; forcing it", base_url, _SHUTDOWN_TIMEOUT)
-            server.force_exit = True
-            thread.join(timeout=_SHUTDOWN_TIMEOUT)
-        listener.close()
 
 
 def serve_shop(
@@ -149,69 +110,4 @@ def serve_shop(
     """Serve `pages_dir` in the foreground until SIGINT or SIGTERM; call `on_ready(base_url)` once bound."""
     faults = FaultPlan(latency=latency, error_rate=error_rate, seed=seed)
     app = ShopApp(load_saved_pages(pages_dir), faults=faults, page_size=page_size)
-    listener = bind_socket(host, port)
-    base_url = _base_url_of(listener)
-    if on_ready is not None:
-        on_ready(base_url)
-
-    server = uvicorn.Server(_uvicorn_config(app, access_log=True))
-    try:
-        server.run(sockets=[listener])
-    finally:
-        listener.close()
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """Bind and listen on `host`:`port`; port 0 picks a free one, which `getsockname()` then shows."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # asyncio turns on TCP_NODELAY only for sockets whose proto is IPPROTO_TCP
-    # (base_events._set_nodelay in Python 3.11). With proto 0, each response
-    # here waited about 40 ms for a delayed ACK.
-    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listener.bind((host, port))
-    except OSError as error:
-        listener.close()
-        raise OSError(
-            f"cannot bind the sandbox shop to {host}:{port} ({error}); pick another --port"
-        ) from error
-    listener.listen(128)
-    listener.set_inheritable(True)
-    return listener
-
-
-def _uvicorn_config(app: ShopApp, *, access_log: bool) -> uvicorn.Config:
-    # log_config=None leaves logging to the caller, so uvicorn's access log
-    # does not go to stdout, where the CLI prints only its base URL.
-    return uvicorn.Config(
-        app,
-        log_config=None,
-        access_log=access_log,
-        lifespan="off",
-        timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_TIMEOUT,
-    )
-
-
-def _base_url_of(listener: socket.socket) -> str:
-    host, port = listener.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
-
-
-def _wait_until_serving(server: uvicorn.Server, thread: threading.Thread, address: tuple[str, int]) -> None:
-    """Block until uvicorn has started and the port accepts a connection, or raise RuntimeError."""
-    deadline = time.monotonic() + _STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if not thread.is_alive():
-            raise RuntimeError(
-                f"the sandbox shop on {address[0]}:{address[1]} exited during start-up; see its log"
-            )
-        if server.started:
-            try:
-                with socket.create_connection(address, timeout=0.5):
-                    return
-            except OSError:
-                pass
-        time.sleep(0.01)
-    raise RuntimeError(f"the sandbox shop on {address[0]}:{address[1]} did not start in {_STARTUP_TIMEOUT} s")
+    serve_in_foreground(app, host=host, port=port, on_ready=on_ready)

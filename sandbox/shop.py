@@ -33,8 +33,14 @@ from starlette.types import Receive, Scope, Send
 from product_extractor.sandbox.category import CATEGORY_PATH, category_page_count, render_category_page
 from product_extractor.sandbox.faults import FaultPlan
 from product_extractor.sandbox.links import rewrite_links, sandbox_url
-from product_extractor.sandbox.request_log import RequestLog, RequestLogMiddleware
+from product_extractor.sandbox.request_log import (
+    RequestLog,
+    RequestLogMiddleware,
+    RequestRecord,
+    shop_request_record,
+)
 from product_extractor.sandbox.saved_pages import SavedPage, SavedPages, Site
+from product_extractor.sandbox.serving import InjectedDelays
 
 logger = logging.getLogger(__name__)
 
@@ -52,17 +58,16 @@ class ShopApp:
         *,
         faults: FaultPlan | None = None,
         page_size: int = 0,
-        log: RequestLog | None = None,
+        log: RequestLog[RequestRecord] | None = None,
     ) -> None:
         if page_size < 0:
             raise ValueError(f"page size {page_size} is invalid; use 0 (one page) or a positive number")
         self.pages = pages
         self.faults = faults or FaultPlan()
         self.page_size = page_size
-        self.log = log or RequestLog()
+        self.log: RequestLog[RequestRecord] = log or RequestLog()
         self._rewritten: OrderedDict[tuple[str, str], tuple[bytes, str | None]] = OrderedDict()
-        self._stopping: anyio.Event | None = None
-        self._stopped = False
+        self._delays = InjectedDelays()
 
         routes = [
             Route("/", self._home),
@@ -70,16 +75,14 @@ class ShopApp:
             Route("/_log", self._request_log, methods=["GET", "DELETE"]),
             Route("/{site_path:path}", self._site_path),
         ]
-        self._asgi = RequestLogMiddleware(Starlette(routes=routes), self.log)
+        self._asgi = RequestLogMiddleware(Starlette(routes=routes), self.log, shop_request_record)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)
 
     def stop_waiting(self) -> None:
         """End every injected delay now and skip later ones; call from the server's event loop."""
-        self._stopped = True
-        if self._stopping is not None:
-            self._stopping.set()
+        self._delays.stop()
 
     def index(self, base_url: str) -> dict[str, Any]:
         """Return the /_index document: every site's pages as absolute sandbox URLs."""
@@ -131,7 +134,7 @@ class ShopApp:
 
     async def _site_path(self, request: Request) -> Response:
         decision = self.faults.decide(request.url.path)
-        if decision.delay > 0 and not await self._wait(decision.delay):
+        if not await self._delays.wait(decision.delay):
             return _html_status(503, "The sandbox shop is shutting down.")
         if decision.status is not None:
             logger.debug("injecting %d (%s) into %s", decision.status, decision.reason, request.url.path)
@@ -179,19 +182,8 @@ class ShopApp:
                 self._rewritten.popitem(last=False)
 
         body, charset = cached
-        media_type = f"text/html; charset={_web_charset_label(charset)}" if charset else "text/html"
+        media_type = f"text/html; charset={web_charset_label(charset)}" if charset else "text/html"
         return Response(body, headers={"Content-Type": media_type})
-
-    async def _wait(self, seconds: float) -> bool:
-        """Sleep `seconds`; return False when the shop began stopping first."""
-        if self._stopped:
-            return False
-        if self._stopping is None:
-            self._stopping = anyio.Event()
-        with anyio.move_on_after(seconds):
-            await self._stopping.wait()
-            return False
-        return True
 
 
 def _render_saved_page(page: SavedPage, base_url: str, same_site_hosts: set[str]) -> tuple[bytes, str | None]:
@@ -223,7 +215,7 @@ def _html_status(status: int, message: str) -> HTMLResponse:
     return HTMLResponse(body, status_code=status)
 
 
-def _web_charset_label(codec_name: str) -> str:
+def web_charset_label(codec_name: str) -> str:
     """Return the label browsers expect for a Python codec name (cp1252 is windows-1252)."""
     name = codecs.lookup(codec_name).name
     if name.startswith("cp125"):
