@@ -156,7 +156,7 @@ class DirectFetcher:
             )
 
         content_type = headers.get("content-type", "")
-        media_type = content_type.split(";")[0].strip().lower()
+        media_type = media_type_of(content_type)
         if media_type and media_type not in HTML_TYPES:
             raise NotHTML(
                 url,
@@ -164,42 +164,62 @@ class DirectFetcher:
                 requests=requests,
             )
 
-        body = await self._read_body(url, response, requests=requests)
-        if not media_type and not _looks_like_html(body):
+        body = await read_capped_body(url, response, max_bytes=self.limits.max_bytes, requests=requests)
+        if not media_type and not looks_like_html(body):
             raise NotHTML(url, f"{url} has no Content-Type and does not look like HTML", requests=requests)
         return response.status_code, headers, body
 
-    async def _read_body(self, url: str, response: httpx.Response, *, requests: int) -> bytes:
-        """Read the decoded body, stopping as soon as it passes `max_bytes`."""
-        declared = response.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limits.max_bytes:
-            raise self._too_large(url, requests=requests)
 
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > self.limits.max_bytes:
-                    raise self._too_large(url, requests=requests)
-                chunks.append(chunk)
-        except httpx.TimeoutException as error:
-            raise FetchTimeout(
-                url,
-                f"{url} stopped sending after {size} bytes and timed out; retry later",
-                requests=requests,
-            ) from error
-        except httpx.TransportError as error:
-            raise ConnectFailed(
-                url,
-                f"{url} broke off after {size} bytes: {type(error).__name__}; retry later",
-                requests=requests,
-            ) from error
-        return b"".join(chunks)
+async def read_capped_body(
+    url: str, response: httpx.Response, *, max_bytes: int, requests: int, billed_requests: int = 0
+) -> bytes:
+    """Read the decoded body of a streamed `response`, stopping as soon as it passes `max_bytes`.
 
-    def _too_large(self, url: str, *, requests: int) -> TooLarge:
-        megabytes = self.limits.max_bytes / (1024 * 1024)
-        return TooLarge(url, f"{url} is larger than the {megabytes:g} MB page limit", requests=requests)
+    Raises `TooLarge`, or `FetchTimeout` and `ConnectFailed` when the body breaks off. The
+    errors carry `requests` and `billed_requests` for the caller's accounting.
+    """
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large_error(url, max_bytes, requests=requests, billed_requests=billed_requests)
+
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise too_large_error(url, max_bytes, requests=requests, billed_requests=billed_requests)
+            chunks.append(chunk)
+    except httpx.TimeoutException as error:
+        raise FetchTimeout(
+            url,
+            f"{url} stopped sending after {size} bytes and timed out; retry later",
+            requests=requests,
+            billed_requests=billed_requests,
+        ) from error
+    except httpx.TransportError as error:
+        raise ConnectFailed(
+            url,
+            f"{url} broke off after {size} bytes: {type(error).__name__}; retry later",
+            requests=requests,
+            billed_requests=billed_requests,
+        ) from error
+    return b"".join(chunks)
+
+
+def too_large_error(url: str, max_bytes: int, *, requests: int, billed_requests: int = 0) -> TooLarge:
+    megabytes = max_bytes / (1024 * 1024)
+    return TooLarge(
+        url,
+        f"{url} is larger than the {megabytes:g} MB page limit",
+        requests=requests,
+        billed_requests=billed_requests,
+    )
+
+
+def media_type_of(content_type: str) -> str:
+    """Return the lower-case media type of a Content-Type header value, without parameters."""
+    return content_type.split(";")[0].strip().lower()
 
 
 def _status_advice(status: int) -> str:
@@ -212,6 +232,6 @@ def _status_advice(status: int) -> str:
     return ""
 
 
-def _looks_like_html(body: bytes) -> bool:
+def looks_like_html(body: bytes) -> bool:
     head = body[:1024].lstrip().lower()
     return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head or b"<body" in head
