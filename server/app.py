@@ -18,13 +18,12 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError
 
 from product_extractor.products import Product
+from product_extractor.server.backends import Backends
 from product_extractor.server.settings import Settings, load_settings
 from product_extractor.server.summary import progress_line, summarise
 from product_extractor.tools.arguments import ExtractProductsArguments
 from product_extractor.tools.extract import extract_products
 from product_extractor.tools.results import ExtractionResult
-from product_extractor.web.direct import DirectFetcher
-from product_extractor.web.fetcher import Fetcher
 
 logger = logging.getLogger(__name__)
 
@@ -44,31 +43,25 @@ url_results with the reason, and never removes the products of the other URLs.""
 
 @dataclass
 class ServerState:
-    """State that lives as long as the server process: the shared fetcher."""
+    """State that lives as long as the server process: the settings and the backends' clients."""
 
     settings: Settings
-    fetcher: Fetcher | None = None
+    backends: Backends | None = None
 
 
-FetcherFactory = Callable[[Settings], Fetcher]
-
-
-def create_server(
-    settings: Settings | None = None, *, fetcher_factory: FetcherFactory | None = None
-) -> MCPServer:
-    """Build the MCP server; `fetcher_factory` replaces the direct fetcher (for other backends)."""
+def create_server(settings: Settings | None = None) -> MCPServer:
+    """Build the MCP server with its one tool, `extract_products`."""
     settings = settings or load_settings()
     state = ServerState(settings=settings)
-    make_fetcher = fetcher_factory or (lambda current: DirectFetcher(current.fetch_limits()))
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[None]:
-        state.fetcher = make_fetcher(settings)
+        state.backends = Backends.open(settings)
         try:
             yield
         finally:
-            await state.fetcher.aclose()
-            state.fetcher = None
+            await state.backends.aclose()
+            state.backends = None
 
     server = MCPServer(
         name=SERVER_NAME,
@@ -104,8 +97,9 @@ def _extract_tool(state: ServerState) -> Tool:
 def _make_extract_function(state: ServerState) -> Callable[..., Any]:
     async def extract_products_tool(ctx: Context, **parsed_arguments: Any) -> CallToolResult:
         arguments = _validate_arguments(ctx, parsed_arguments)
-        if state.fetcher is None:
+        if state.backends is None:
             raise ToolError("the server is shutting down; call extract_products again")
+        backend = state.backends.for_call(arguments.backend, max_cost_usd=arguments.max_cost_usd)
 
         products_so_far = 0
         expected_by_url: dict[str, int] = {}
@@ -123,7 +117,10 @@ def _make_extract_function(state: ServerState) -> Callable[..., Any]:
 
         result = await extract_products(
             arguments,
-            state.fetcher,
+            backend.fetcher,
+            collector=backend.collector,
+            pricing=state.backends.pricing(),
+            backend=backend.name,
             options=state.settings.fan_out_options(),
             on_products=report,
             job_id=ctx.request_id,

@@ -19,6 +19,7 @@ class DatasetBatch:
     # A snapshot still being built when the deadline came; its records are paid for and can
     # be downloaded later with this id.
     pending_snapshot_id: str | None = None
+    cut_short_by_cost: bool = False  # a spending cap kept some of the URLs from being requested
 
 
 class DatasetCollector(Protocol):

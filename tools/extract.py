@@ -278,6 +278,7 @@ class _UrlJob:
         self.requests += batch.requests
         self.billed_records += batch.billed_records
         self.snapshot_id = self.snapshot_id or batch.pending_snapshot_id
+        self.cut_short_by_cost = self.cut_short_by_cost or batch.cut_short_by_cost
         found: list[Product] = []
         for url in urls:
             product = batch.products.get(url)

@@ -1,0 +1,161 @@
+"""Wire the fetching backends together: direct, Bright Data's unlocker and datasets, and auto."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+
+import anyio
+from mcp.server.mcpserver.exceptions import ToolError
+
+from product_extractor.brightdata.cost import CostMeter
+from product_extractor.brightdata.datasets import Dataset, dataset_for
+from product_extractor.brightdata.errors import BrightDataError
+from product_extractor.brightdata.scraper import MAX_URLS_PER_SCRAPE, ScraperConfig, WebScraperClient
+from product_extractor.brightdata.unlocker import UnlockerConfig, WebUnlockerFetcher
+from product_extractor.server.settings import Settings
+from product_extractor.tools.backends import DatasetBatch, DatasetCollector, Pricing
+from product_extractor.web.auto import AutoFetcher
+from product_extractor.web.direct import DirectFetcher
+from product_extractor.web.fetcher import BudgetExceeded, Fetcher, FetchError
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("direct", "brightdata", "auto")
+
+
+@dataclass
+class Backends:
+    """The long-lived clients of one server process; Bright Data's exist only with a token."""
+
+    settings: Settings
+    direct: DirectFetcher
+    unlocker: WebUnlockerFetcher | None = None
+    scraper: WebScraperClient | None = None
+
+    @classmethod
+    def open(cls, settings: Settings) -> Backends:
+        backends = cls(settings=settings, direct=DirectFetcher(settings.fetch_limits()))
+        token = settings.brightdata_api_token
+        if token is not None:
+            backends.unlocker = WebUnlockerFetcher(
+                UnlockerConfig(
+                    token=token,
+                    zone=settings.brightdata_zone,
+                    base_url=settings.brightdata_api_url,
+                    country=settings.brightdata_country,
+                    request_timeout_s=settings.brightdata_request_timeout_s,
+                    max_bytes=settings.max_page_bytes,
+                )
+            )
+            backends.scraper = WebScraperClient(
+                ScraperConfig(token=token, base_url=settings.brightdata_api_url)
+            )
+        return backends
+
+    async def aclose(self) -> None:
+        await self.direct.aclose()
+        if self.unlocker is not None:
+            await self.unlocker.aclose()
+        if self.scraper is not None:
+            await self.scraper.aclose()
+
+    def pricing(self) -> Pricing:
+        return Pricing(
+            usd_per_1000_requests=self.settings.brightdata_usd_per_1000_requests,
+            usd_per_1000_records=self.settings.brightdata_usd_per_1000_records,
+        )
+
+    def for_call(self, backend: str | None, *, max_cost_usd: float | None) -> CallBackend:
+        """Return the fetcher and dataset collector one call uses, with its own cost meter.
+
+        Raises ToolError when the backend needs a Bright Data token that is not set.
+        """
+        name = backend or self.settings.default_backend()
+        if name == "direct":
+            return CallBackend(name=name, fetcher=self.direct, collector=None)
+
+        if self.unlocker is None or self.scraper is None:
+            raise ToolError(
+                f"backend {name!r} needs a Bright Data API token: set BRIGHTDATA_API_TOKEN in the server's "
+                "environment, or call with backend 'direct'"
+            )
+        meter = CostMeter(
+            usd_per_1000_requests=self.settings.brightdata_usd_per_1000_requests,
+            usd_per_1000_records=self.settings.brightdata_usd_per_1000_records,
+            max_cost_usd=max_cost_usd,
+        )
+        unlocker = self.unlocker.with_meter(meter)
+        if name == "auto":
+            return CallBackend(name=name, fetcher=AutoFetcher(self.direct, unlocker), collector=None)
+        return CallBackend(
+            name=name, fetcher=unlocker, collector=ScraperCollector(self.scraper.with_meter(meter))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CallBackend:
+    """What one tool call fetches with."""
+
+    name: str
+    fetcher: Fetcher
+    collector: DatasetCollector | None
+
+
+class ScraperCollector:
+    """A `DatasetCollector` over Bright Data's Web Scraper API: one scrape per dataset and 20 URLs."""
+
+    def __init__(self, scraper: WebScraperClient) -> None:
+        self.scraper = scraper
+
+    def covers(self, url: str) -> bool:
+        return dataset_for(url) is not None
+
+    async def collect(self, urls: list[str], *, timeout_s: float) -> DatasetBatch:
+        batch = DatasetBatch()
+        if timeout_s <= 0:
+            batch.errors = {url: f"{url} timed out before its dataset request could start" for url in urls}
+            return batch
+
+        chunks: dict[Dataset, list[str]] = defaultdict(list)
+        for url in urls:
+            dataset = dataset_for(url)
+            if dataset is not None:
+                chunks[dataset].append(url)
+            else:
+                batch.errors[url] = f"no Bright Data dataset covers {url}"
+
+        async with anyio.create_task_group() as group:
+            for dataset, dataset_urls in chunks.items():
+                for start in range(0, len(dataset_urls), MAX_URLS_PER_SCRAPE):
+                    chunk = dataset_urls[start : start + MAX_URLS_PER_SCRAPE]
+                    group.start_soon(self._collect_chunk, dataset, chunk, timeout_s, batch)
+        return batch
+
+    async def _collect_chunk(
+        self, dataset: Dataset, urls: list[str], timeout_s: float, batch: DatasetBatch
+    ) -> None:
+        try:
+            result = await self.scraper.scrape(urls, timeout_s=timeout_s, dataset=dataset)
+        except FetchError as error:
+            # A failure of the whole call (a rejected token, a rate limit) is every URL's failure.
+            batch.requests += error.requests
+            snapshot_id = error.snapshot_id if isinstance(error, BrightDataError) else None
+            batch.pending_snapshot_id = batch.pending_snapshot_id or snapshot_id
+            batch.cut_short_by_cost = batch.cut_short_by_cost or isinstance(error, BudgetExceeded)
+            for url in urls:
+                batch.errors[url] = str(error)
+            return
+
+        batch.requests += result.requests
+        batch.billed_records += result.billed_records
+        if result.pending:
+            batch.pending_snapshot_id = batch.pending_snapshot_id or result.snapshot_id
+        for url, outcome in result.outcomes.items():
+            if isinstance(outcome, list) and outcome:
+                batch.products[url] = outcome[0]
+            elif isinstance(outcome, list):
+                batch.errors[url] = f"the {dataset.name} dataset returned no product for {url}"
+            else:
+                batch.errors[url] = str(outcome)

@@ -1,0 +1,173 @@
+"""extract_products through Bright Data's backends, against the sandbox Bright Data on 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.types import CallToolResult, TextContent
+
+from product_extractor.sandbox import SAMPLE_SHOP_DIR, RunningBrightData, running_brightdata
+from product_extractor.server.app import create_server
+from product_extractor.server.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+TOKEN = "sandbox-token-5f0c2a9e"
+SAMPLE_HOSTS = ("www.sample-outdoor.example", "www.sample-books.example", "www.sample-kitchen.example")
+
+
+@pytest.fixture
+def brightdata() -> Iterator[RunningBrightData]:
+    with running_brightdata(SAMPLE_SHOP_DIR, token=TOKEN, latency=0.02, seed=5) as running:
+        yield running
+
+
+def settings_for(brightdata: RunningBrightData, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "brightdata_api_token": TOKEN,
+        "brightdata_api_url": brightdata.base_url,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+async def call(settings: Settings, arguments: dict[str, Any]) -> CallToolResult:
+    async with Client(create_server(settings)) as client:
+        return await client.call_tool("extract_products", arguments)
+
+
+def structured(result: CallToolResult) -> dict[str, Any]:
+    assert not result.is_error, "".join(b.text for b in result.content if isinstance(b, TextContent))
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+def categories() -> list[str]:
+    return [f"https://{host}/_category" for host in SAMPLE_HOSTS]
+
+
+async def test_token_makes_brightdata_default(brightdata: RunningBrightData) -> None:
+    result = structured(await call(settings_for(brightdata), {"urls": categories()[:1]}))
+    assert result["stats"]["backend"] == "brightdata"
+    entry = result["url_results"][0]
+    assert entry["status"] == "ok", entry
+    assert entry["backend"] == "brightdata-unlocker"
+
+
+async def test_billing_matches_sandbox(brightdata: RunningBrightData) -> None:
+    result = structured(await call(settings_for(brightdata), {"urls": categories()}))
+    stats = result["stats"]
+    assert stats["billed_requests"] == brightdata.billed_requests()
+    assert stats["billed_requests"] == stats["requests"]
+    assert stats["estimated_cost_usd"] == pytest.approx(stats["billed_requests"] * 1.50 / 1000)
+    for entry in result["url_results"]:
+        assert entry["billed_requests"] == entry["products_found"] + 1
+
+
+async def test_sequential_and_parallel_bill_same(brightdata: RunningBrightData) -> None:
+    settings = settings_for(brightdata)
+    parallel = structured(await call(settings, {"urls": categories()}))
+    billed_in_parallel = brightdata.billed_requests()
+
+    brightdata.reset_billing()
+    sequential_billed = 0
+    for url in categories():
+        sequential_billed += structured(await call(settings, {"urls": [url]}))["stats"]["billed_requests"]
+
+    assert brightdata.billed_requests() == billed_in_parallel
+    assert sequential_billed == parallel["stats"]["billed_requests"]
+
+
+async def test_cost_cap_cuts_url_short(brightdata: RunningBrightData) -> None:
+    # Two requests at 1.50 USD per 1,000: the listing page and one product page.
+    result = structured(
+        await call(settings_for(brightdata), {"urls": categories()[:1], "max_cost_usd": 0.003})
+    )
+    entry = result["url_results"][0]
+    assert entry["cut_short_by_cost"] is True
+    assert entry["status"] == "partial"
+    assert "max_cost_usd" in entry["error"]
+    assert result["stats"]["cost_cap_reached"] is True
+    assert result["stats"]["billed_requests"] == 2
+    assert brightdata.billed_requests() == 2
+
+
+async def test_zero_cost_cap_sends_nothing(brightdata: RunningBrightData) -> None:
+    result = structured(await call(settings_for(brightdata), {"urls": categories(), "max_cost_usd": 0}))
+    assert brightdata.billed_requests() == 0
+    assert all(entry["status"] == "failed" for entry in result["url_results"])
+    assert all(entry["cut_short_by_cost"] for entry in result["url_results"])
+
+
+async def test_direct_backend_bills_nothing(brightdata: RunningBrightData) -> None:
+    result = structured(
+        await call(settings_for(brightdata), {"urls": ["http://127.0.0.1:9/closed"], "backend": "direct"})
+    )
+    assert result["stats"]["backend"] == "direct"
+    assert result["stats"]["billed_requests"] == 0
+    assert brightdata.billed_requests() == 0
+
+
+async def test_brightdata_without_token_errors() -> None:
+    result = await call(Settings(), {"urls": ["https://shop.example/"], "backend": "brightdata"})
+    assert result.is_error
+    text = "".join(block.text for block in result.content if isinstance(block, TextContent))
+    assert "BRIGHTDATA_API_TOKEN" in text
+
+
+async def test_rejected_token_fails_each_url(brightdata: RunningBrightData) -> None:
+    settings = settings_for(brightdata, brightdata_api_token="not-the-token")
+    result = structured(await call(settings, {"urls": categories()[:2]}))
+    for entry in result["url_results"]:
+        assert entry["status"] == "failed"
+        assert "BRIGHTDATA_API_TOKEN was rejected (401" in entry["error"]
+    assert result["stats"]["billed_requests"] == 0
+
+
+async def test_unlock_failure_keeps_other_urls(brightdata: RunningBrightData) -> None:
+    failing, *healthy = SAMPLE_HOSTS
+    brightdata.set_fault(failing, unlock_error="reject_block")
+    result = structured(await call(settings_for(brightdata), {"urls": categories()}))
+    by_url = {entry["url"]: entry for entry in result["url_results"]}
+    assert by_url[f"https://{failing}/_category"]["status"] == "failed"
+    assert "reject_block" in by_url[f"https://{failing}/_category"]["error"]
+    for host in healthy:
+        assert by_url[f"https://{host}/_category"]["status"] == "ok"
+
+
+async def test_token_never_leaves_server(
+    brightdata: RunningBrightData, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    good = settings_for(brightdata)
+    bad = settings_for(brightdata, brightdata_api_token=TOKEN + "-wrong")
+    results = [
+        await call(good, {"urls": categories()}),
+        await call(bad, {"urls": categories()[:1]}),
+        await call(good, {"urls": ["https://www.sample-books.example/no-such-page"]}),
+    ]
+    outputs = [caplog.text]
+    for result in results:
+        outputs.append(result.model_dump_json())
+    for output in outputs:
+        assert TOKEN not in output
+
+
+async def test_dataset_serves_covered_product(corpus_dir: Path) -> None:
+    url = "https://www.amazon.com/dp/B07FW264WL"
+    with running_brightdata(corpus_dir, token=TOKEN, sync_scrape_limit=5.0) as brightdata:
+        result = structured(await call(settings_for(brightdata), {"urls": [url], "timeout_s": 200}))
+        billed_records = brightdata.billed_records()
+    entry = result["url_results"][0]
+    assert entry["status"] == "ok", entry
+    assert entry["backend"] == "brightdata-dataset"
+    assert entry["billed_records"] == 1
+    assert billed_records == 1
+    product = result["products"][0]
+    assert product["extracted_by"] == "brightdata-dataset"
+    assert product["sku"] == "B07FW264WL"
