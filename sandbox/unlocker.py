@@ -15,10 +15,11 @@ import logging
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import anyio
 from starlette.requests import Request
@@ -190,7 +191,7 @@ class UnlockerEndpoint:
         return _target_response(target, response_format)
 
     async def _fetch_target(self, url: str) -> _Target:
-        parts = urlsplit(url)
+        parts = urlsplit(_original_url(url, self.pages.sites.keys()))
         host = (parts.hostname or "").lower()
 
         if parts.path == f"/{CATEGORY_PATH}":
@@ -318,3 +319,22 @@ def _small_page(status: int, url: str) -> bytes:
         f"<!DOCTYPE html><html><head><title>{status}</title></head>"
         f"<body><h1>{status}</h1><p>{escape(url)} returned {status}.</p></body></html>"
     ).encode()
+
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _original_url(url: str, saved_hosts: Iterable[str]) -> str:
+    """Map a sandbox shop URL (`http://127.0.0.1:P/<host>/<path>`) to the original URL it serves.
+
+    The auto backend fetches shop pages directly from the sandbox shop and sends
+    a blocked one to the unlocker under the same URL, so the stand-in unlocker
+    resolves shop URLs too. Other URLs come back unchanged.
+    """
+    parts = urlsplit(url)
+    if (parts.hostname or "").lower() not in _LOOPBACK_HOSTS:
+        return url
+    site, _, rest = parts.path.lstrip("/").partition("/")
+    if site.lower() not in set(saved_hosts):
+        return url
+    return urlunsplit(("https", site.lower(), "/" + rest, parts.query, ""))

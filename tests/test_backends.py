@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,13 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
-from product_extractor.sandbox import SAMPLE_SHOP_DIR, RunningBrightData, running_brightdata
+from product_extractor.sandbox import (
+    SAMPLE_SHOP_DIR,
+    RunningBrightData,
+    RunningShop,
+    running_brightdata,
+    running_shop,
+)
 from product_extractor.server.app import create_server
 from product_extractor.server.settings import Settings
 
@@ -171,3 +178,65 @@ async def test_dataset_serves_covered_product(corpus_dir: Path) -> None:
     product = result["products"][0]
     assert product["extracted_by"] == "brightdata-dataset"
     assert product["sku"] == "B07FW264WL"
+
+
+@pytest.fixture
+def shop() -> Iterator[RunningShop]:
+    with running_shop(SAMPLE_SHOP_DIR, latency=0.01, seed=5) as running:
+        yield running
+
+
+def shop_site(shop: RunningShop, host: str) -> dict[str, Any]:
+    return next(site for site in shop.index()["sites"] if site["host"] == host)
+
+
+@pytest.mark.parametrize("blocking", [{"status": 403}, {"status": 429}, {"status": 503}])
+async def test_auto_refetches_blocked_page(
+    brightdata: RunningBrightData, shop: RunningShop, blocking: dict[str, int]
+) -> None:
+    site = shop_site(shop, SAMPLE_HOSTS[1])
+    blocked_url = site["product_urls"][0]
+    shop.set_fault("/" + blocked_url.split("/", 3)[3], **blocking)
+
+    result = structured(
+        await call(settings_for(brightdata), {"urls": [site["category_url"]], "backend": "auto"})
+    )
+
+    entry = result["url_results"][0]
+    assert entry["status"] == "ok", entry
+    assert entry["products_found"] == len(site["product_urls"])
+    assert entry["fallbacks"] == 1
+    assert entry["backend"] == "brightdata-unlocker+direct"
+    assert entry["billed_requests"] == 1
+    assert brightdata.billed_requests() == 1
+    assert result["stats"]["backend"] == "auto"
+
+
+async def test_auto_refetches_bot_wall_page(brightdata: RunningBrightData, tmp_path: Path) -> None:
+    # The direct side serves a bot wall where the unlocker's side has the real product page.
+    original = "https://www.sample-books.example/book/the-quiet-orchard"
+    (tmp_path / "pages").mkdir()
+    wall = "<html><body><h1>Please verify you are a human</h1><div class='captcha'></div></body></html>"
+    (tmp_path / "pages" / "wall.html").write_text(wall, encoding="utf-8")
+    index = {"id": "wall", "kind": "product", "url": original, "file": "pages/wall.html"}
+    (tmp_path / "index.jsonl").write_text(json.dumps(index) + "\n", encoding="utf-8")
+
+    with running_shop(tmp_path) as walled_shop:
+        url = walled_shop.url_for(original)
+        result = structured(await call(settings_for(brightdata), {"urls": [url], "backend": "auto"}))
+
+    entry = result["url_results"][0]
+    assert entry["status"] == "ok", entry
+    assert entry["fallbacks"] == 1
+    assert entry["billed_requests"] == 1
+    assert result["products"][0]["name"] == "The Quiet Orchard"
+    assert brightdata.billed_requests() == 1
+
+
+async def test_auto_bills_nothing_unblocked(brightdata: RunningBrightData, shop: RunningShop) -> None:
+    urls = [shop_site(shop, host)["category_url"] for host in SAMPLE_HOSTS]
+    result = structured(await call(settings_for(brightdata), {"urls": urls, "backend": "auto"}))
+    assert all(entry["status"] == "ok" for entry in result["url_results"])
+    assert all(entry["backend"] == "direct" for entry in result["url_results"])
+    assert result["stats"]["billed_requests"] == 0
+    assert brightdata.billed_requests() == 0
