@@ -8,23 +8,26 @@ product page, and prints what came back.
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mcp import Client, StdioServerParameters
 from mcp.types import TextContent
 from rich.console import Console
 from rich.table import Table
 
-from product_extractor.sandbox import SAMPLE_SHOP_DIR, running_shop
+from product_extractor.sandbox import SAMPLE_SHOP_DIR, LognormalLatency, running_brightdata, running_shop
 
 CATEGORY_URLS = 3
 PRODUCTS_PER_CATEGORY = 10
 # Seconds of latency the sandbox adds to each request, drawn from this range with a fixed seed,
 # so the URLs' requests visibly overlap as they would on real shops.
 SHOP_LATENCY = (0.2, 0.6)
+BRIGHTDATA_LATENCY_MEDIAN_S = 0.4  # the unlocker is slower than a direct request
 CONSOLE_WIDTH = 140  # when stdout is not a terminal, rich would wrap tables at 80 columns
 
 
@@ -61,38 +64,75 @@ def choose_urls(index: dict[str, Any]) -> list[str]:
 
 
 async def run_demo(pages: Path | None) -> int:
-    """Run the demo and return the process exit status: 0 only when every URL gave products."""
+    """Run the demo and return the process exit status: 0 only when every URL gave products both ways."""
     console = Console(width=None if sys.stdout.isatty() else CONSOLE_WIDTH)
     pages_dir = pages or default_pages_dir()
     console.print(f"Serving saved pages from [bold]{pages_dir}[/bold]")
 
+    console.rule("Direct backend: the sandbox shop on 127.0.0.1")
     with running_shop(pages_dir, latency=SHOP_LATENCY, seed=1) as shop:
-        urls = choose_urls(shop.index())
+        index = shop.index()
+        urls = choose_urls(index)
         low, high = SHOP_LATENCY
+        console.print(f"Sandbox shop on {shop.base_url}, adding {low:g}-{high:g} s latency per request.")
+        direct = await _call_over_stdio(console, urls, {})
+
+    console.rule("Bright Data backend: the sandbox Bright Data on 127.0.0.1")
+    token = secrets.token_hex(16)
+    latency = LognormalLatency(median=BRIGHTDATA_LATENCY_MEDIAN_S, sigma=0.5, scale=1.0)
+    with running_brightdata(
+        pages_dir, token=token, latency=latency, seed=1, snapshot_ready_after=1.0
+    ) as brightdata:
+        original_urls = [_original_url(index, url) for url in urls]
         console.print(
-            f"Sandbox shop on {shop.base_url}, adding {low:g}-{high:g} s latency per request; "
-            "calling extract_products over stdio with:"
+            f"Sandbox Bright Data on {brightdata.base_url}, lognormal latency with a "
+            f"{BRIGHTDATA_LATENCY_MEDIAN_S:g} s median; the same pages by their original URLs."
         )
-        for url in urls:
-            console.print(f"  {url}")
+        environment = {
+            "BRIGHTDATA_API_TOKEN": token,
+            "PRODUCT_EXTRACTOR_BRIGHTDATA_API_URL": brightdata.base_url,
+        }
+        paid = await _call_over_stdio(console, original_urls, environment)
+        billed = brightdata.billed_requests(), brightdata.billed_records()
 
-        result = await _call_over_stdio(console, urls)
+    if paid is not None:
+        stats = paid["stats"]
+        console.print(
+            f"Bright Data billed requests: {stats['billed_requests']}, records: {stats['billed_records']} "
+            f"(the sandbox counted {billed[0]} and {billed[1]}); estimated cost "
+            f"{stats['estimated_cost_usd']:.4f} USD."
+        )
 
-    if result is None:
-        return 1
-    _print_result(console, result)
-    gave_products = all(entry["products_found"] > 0 for entry in result["url_results"])
+    runs = [result for result in (direct, paid) if result is not None]
+    gave_products = len(runs) == 2 and all(
+        entry["products_found"] > 0 for result in runs for entry in result["url_results"]
+    )
     if not gave_products:
         console.print("[red]Some URLs gave no products.[/red]")
     return 0 if gave_products else 1
 
 
-async def _call_over_stdio(console: Console, urls: list[str]) -> dict[str, Any] | None:
+def _original_url(index: dict[str, Any], sandbox_url: str) -> str:
+    """Return the original URL a sandbox shop URL serves, or its category page's original form."""
+    for page in index["pages"]:
+        if page["sandbox_url"] == sandbox_url:
+            return str(page["url"])
+    host, _, path = sandbox_url.split("/", 3)[3].partition("/")
+    return f"https://{host}/{path}"
+
+
+async def _call_over_stdio(
+    console: Console, urls: list[str], environment: dict[str, str]
+) -> dict[str, Any] | None:
+    """Launch the server over stdio with `environment` added, call extract_products, and print the result."""
     server = StdioServerParameters(
         command=sys.executable,
         args=["-m", "product_extractor.server", "serve"],
-        env={**os.environ, "PRODUCT_EXTRACTOR_LOG_LEVEL": "WARNING"},
+        env={**os.environ, "PRODUCT_EXTRACTOR_LOG_LEVEL": "WARNING", **environment},
     )
+    console.print("Calling extract_products over stdio with:")
+    for url in urls:
+        console.print(f"  {url}")
     started = time.monotonic()
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -118,12 +158,23 @@ async def _call_over_stdio(console: Console, urls: list[str]) -> dict[str, Any] 
         if isinstance(block, TextContent):
             console.print(block.text, markup=False, highlight=False)
     structured: dict[str, Any] = result.structured_content
+    _print_result(console, structured)
     return structured
 
 
 def _print_result(console: Console, result: dict[str, Any]) -> None:
     per_url = Table(title="Per URL")
-    for column in ("URL", "status", "kind", "products", "seconds", "requests"):
+    for column in (
+        "URL",
+        "status",
+        "kind",
+        "products",
+        "seconds",
+        "requests",
+        "backend",
+        "billed",
+        "cost USD",
+    ):
         per_url.add_column(column)
     for entry in result["url_results"]:
         per_url.add_row(
@@ -133,6 +184,9 @@ def _print_result(console: Console, result: dict[str, Any]) -> None:
             str(entry["products_found"]),
             f"{entry['seconds']:.2f}",
             str(entry["requests"]),
+            entry["backend"],
+            str(entry["billed_requests"] + entry["billed_records"]),
+            f"{entry['estimated_cost_usd']:.4f}",
         )
     console.print(per_url)
 
@@ -143,7 +197,7 @@ def _print_result(console: Console, result: dict[str, Any]) -> None:
         source = record.get("listing_url") or record["source_url"]
         price = f"{record['price']} {record.get('currency') or ''}" if record.get("price") else "-"
         products.add_row(
-            source.split("/")[3] if source.count("/") >= 3 else source,
+            _site_of(source),
             str(record.get("position") or ""),
             (record.get("name") or "-")[:60],
             price,
@@ -159,3 +213,11 @@ def _print_result(console: Console, result: dict[str, Any]) -> None:
         f"{max(entry['seconds'] for entry in result['url_results']):.2f} s and the URLs summed to "
         f"{sum(entry['seconds'] for entry in result['url_results']):.2f} s."
     )
+
+
+def _site_of(url: str) -> str:
+    """Return the shop a URL belongs to: its host, or for a sandbox shop URL the host in its path."""
+    parts = urlsplit(url)
+    if parts.hostname in ("127.0.0.1", "localhost"):
+        return parts.path.lstrip("/").split("/", 1)[0]
+    return parts.netloc

@@ -20,6 +20,13 @@ def summarise(result: ExtractionResult) -> str:
         f"({stats.urls_ok} ok, {stats.urls_partial} partial, {stats.urls_failed} failed; "
         f"{stats.requests} requests, {stats.pages_parsed} pages parsed)."
     ]
+    if stats.billed_requests or stats.billed_records:
+        lines.append(
+            f"Backend {stats.backend}: Bright Data billed requests: {stats.billed_requests}, records: "
+            f"{stats.billed_records}; estimated cost {stats.estimated_cost_usd:.4f} USD."
+        )
+    if stats.cost_cap_reached:
+        lines.append("max_cost_usd stopped some URLs early; their entries say so.")
     if result.duplicate_urls:
         lines.append(f"Fetched once, given more than once: {', '.join(result.duplicate_urls)}")
 
@@ -27,6 +34,10 @@ def summarise(result: ExtractionResult) -> str:
         line = (
             f"- {entry.url}: {entry.status}, {_count(entry.products_found, 'product')}, {entry.seconds:.1f} s"
         )
+        if entry.backend != "direct":
+            line += f", via {entry.backend}"
+        if entry.snapshot_id:
+            line += f", dataset snapshot {entry.snapshot_id} still running"
         if entry.error:
             line += f". {entry.error}"
         lines.append(line)
