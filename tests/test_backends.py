@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client
+from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 from mcp.types import CallToolResult, TextContent
 
 from product_extractor.sandbox import (
@@ -240,3 +242,36 @@ async def test_auto_bills_nothing_unblocked(brightdata: RunningBrightData, shop:
     assert all(entry["backend"] == "direct" for entry in result["url_results"])
     assert result["stats"]["billed_requests"] == 0
     assert brightdata.billed_requests() == 0
+
+
+async def test_token_absent_from_stdio_output(brightdata: RunningBrightData, tmp_path: Path) -> None:
+    stderr_path = tmp_path / "stderr.log"
+    environment = {
+        **os.environ,
+        "BRIGHTDATA_API_TOKEN": TOKEN,
+        "PRODUCT_EXTRACTOR_BRIGHTDATA_API_URL": brightdata.base_url,
+        "PRODUCT_EXTRACTOR_LOG_LEVEL": "DEBUG",
+    }
+    parameters = StdioServerParameters(
+        command=sys.executable, args=["-m", "product_extractor.server", "serve"], env=environment
+    )
+    brightdata.set_fault(SAMPLE_HOSTS[0], unlock_error="reject_block")
+    with stderr_path.open("w") as stderr:
+        async with (
+            stdio_client(parameters, errlog=stderr) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            results = [
+                await session.call_tool("extract_products", {"urls": categories()}),
+                await session.call_tool(
+                    "extract_products", {"urls": ["https://www.sample-books.example/missing"]}
+                ),
+            ]
+
+    assert all(not result.is_error for result in results)
+    for result in results:
+        assert TOKEN not in result.model_dump_json()
+    server_log = stderr_path.read_text()
+    assert "reject_block" in server_log
+    assert TOKEN not in server_log
