@@ -275,3 +275,16 @@ async def test_token_absent_from_stdio_output(brightdata: RunningBrightData, tmp
     server_log = stderr_path.read_text()
     assert "reject_block" in server_log
     assert TOKEN not in server_log
+
+
+async def test_pending_snapshot_reported_by_id(corpus_dir: Path) -> None:
+    url = "https://www.amazon.com/dp/B07FW264WL"
+    with running_brightdata(corpus_dir, token=TOKEN, sync_scrape_limit=0.2) as brightdata:
+        brightdata.set_snapshot_behaviour("never")
+        reply = await call(settings_for(brightdata), {"urls": [url], "timeout_s": 4})
+    entry = structured(reply)["url_results"][0]
+    assert entry["status"] == "failed"
+    assert entry["snapshot_id"].startswith(("sd_", "s_"))
+    assert entry["snapshot_id"] in entry["error"]
+    summary = "".join(block.text for block in reply.content if isinstance(block, TextContent))
+    assert f"dataset snapshot {entry['snapshot_id']} still running" in summary

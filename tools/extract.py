@@ -26,6 +26,9 @@ from product_extractor.web.fetcher import BudgetExceeded, Fetcher, FetchError, P
 
 logger = logging.getLogger(__name__)
 
+# Seconds a dataset call ends before its URL's deadline, to report a pending snapshot in time.
+DATASET_DEADLINE_MARGIN_S = 1.0
+
 # Called with (input URL, products just found, products found so far for that URL, products expected).
 ProductsCallback = Callable[[str, list[Product], int, int], Awaitable[None]]
 
@@ -263,9 +266,7 @@ class _UrlJob:
         """Fetch `urls` from the collector's dataset and put each product in its listing slot."""
         assert self.collector is not None
         try:
-            batch: DatasetBatch = await self.collector.collect(
-                urls, timeout_s=self.deadline - time.monotonic()
-            )
+            batch: DatasetBatch = await self.collector.collect(urls, timeout_s=self._dataset_time_left())
         except FetchError as error:
             self.requests += error.requests
             self.billed_requests += error.billed_requests
@@ -293,6 +294,15 @@ class _UrlJob:
             found.append(product)
         if found:
             await self._announce(found)
+
+    def _dataset_time_left(self) -> float:
+        """Return the seconds a dataset call may take: the URL's time left, less a margin.
+
+        The margin lets a snapshot still running at the deadline be reported with its
+        id before the URL's own deadline cancels the call and loses it.
+        """
+        margin = min(DATASET_DEADLINE_MARGIN_S, self.arguments.timeout_s / 10)
+        return self.deadline - time.monotonic() - margin
 
     def _product_page_failed(self, message: str) -> None:
         self.failed_product_pages += 1
