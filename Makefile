@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAYERS := server tools web products sandbox brightdata
 
-.PHONY: demo test lint typecheck pytest serve clean
+.PHONY: demo test lint typecheck pytest serve bench clean
 
 # pip's and setuptools' chatter goes to a log, shown only when the install fails.
 $(STAMP): pyproject.toml
@@ -16,6 +16,14 @@ $(STAMP): pyproject.toml
 		&& $(BIN)/python -m pip install -e '.[dev]' >> $(VENV)/install.log 2>&1 \
 		|| { cat $(VENV)/install.log; exit 1; }
 	touch $(STAMP)
+
+# The bench extra (matplotlib) goes in on top, so `make test` and `make demo` never need it.
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	@echo "Installing the bench extra into $(VENV) (log: $(VENV)/install.log)"
+	@$(BIN)/python -m pip install -e '.[dev,bench]' >> $(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log; exit 1; }
+	touch $(BENCH_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/product-extractor demo
@@ -35,6 +43,10 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+# Not a test: prints measured figures and rewrites docs/benchmarks.md and docs/benchmark-timeline.png.
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/parallel.py
 
 serve: $(STAMP)
 	$(BIN)/product-extractor serve

@@ -29,6 +29,12 @@ logger = logging.getLogger(__name__)
 # Seconds a dataset call ends before its URL's deadline, to report a pending snapshot in time.
 DATASET_DEADLINE_MARGIN_S = 1.0
 
+# Worker threads that parse pages at once in one call. parse_page holds the GIL for most of
+# its work, so more threads add no throughput. With anyio's default of 40, the parse threads
+# starved the event loop: reads of finished responses fell seconds behind, and a reused
+# keep-alive connection could reach the server after its idle timeout had closed it.
+PARSE_THREADS = 2
+
 # Called with (input URL, products just found, products found so far for that URL, products expected).
 ProductsCallback = Callable[[str, list[Product], int, int], Awaitable[None]]
 
@@ -67,6 +73,7 @@ async def extract_products(
     job_id = job_id or uuid.uuid4().hex[:12]
     started = time.monotonic()
     urls, duplicates = arguments.unique_urls()
+    parse_limiter = anyio.CapacityLimiter(PARSE_THREADS)
     jobs = [
         _UrlJob(
             url=url,
@@ -76,6 +83,7 @@ async def extract_products(
             options=options,
             on_products=on_products,
             job_id=job_id,
+            parse_limiter=parse_limiter,
         )
         for url in urls
     ]
@@ -114,6 +122,7 @@ class _UrlJob:
     options: FanOutOptions
     on_products: ProductsCallback | None
     job_id: str
+    parse_limiter: anyio.CapacityLimiter
 
     page_kind: PageKindSeen = "unknown"
     slots: list[Product | None] = field(default_factory=list)  # in listing order
@@ -339,7 +348,7 @@ class _UrlJob:
 
         # Parsing a large page takes tens of milliseconds; a worker thread keeps the other
         # URLs' requests moving meanwhile.
-        parsed = await anyio.to_thread.run_sync(parse_page, page.text, page.url)
+        parsed = await anyio.to_thread.run_sync(parse_page, page.text, page.url, limiter=self.parse_limiter)
         self.pages_parsed += 1
         return parsed
 
