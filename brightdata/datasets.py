@@ -16,7 +16,13 @@ from urllib.parse import urlsplit
 from product_extractor.brightdata.errors import RecordError
 from product_extractor.products.availability import availability_from_text, normalize_availability
 from product_extractor.products.model import Availability, Product, Variant
-from product_extractor.products.prices import currency_to_iso, parse_amount, parse_price, site_country
+from product_extractor.products.prices import (
+    currency_to_iso,
+    normalize_amount,
+    parse_amount,
+    parse_price,
+    site_country,
+)
 from product_extractor.products.text import absolute_url, clean_text, digits_only, plain_text
 
 __all__ = [
@@ -208,10 +214,13 @@ def _price(
         if isinstance(value, str):
             parsed = parse_price(value, country=country)
             if parsed.amount is not None:
-                return parsed.amount, currency or parsed.currency
+                found_currency = currency or parsed.currency
+                return normalize_amount(parsed.amount, found_currency), found_currency
         amount = parse_amount(value)
         if amount is not None:
-            return amount, currency
+            # Datasets send numbers such as 99.0; written with the currency's minor-unit digits
+            # they match prices parsed from pages (99.00).
+            return normalize_amount(amount, currency), currency
     return None, currency
 
 

@@ -175,8 +175,8 @@ class ShopApp:
         if cached is None:
             # Reading, gunzipping and rewriting a large page takes milliseconds;
             # a worker thread keeps that off the loop so concurrent requests overlap.
-            hosts = _same_site_hosts(page, self.pages.sites[page.host])
-            cached = await anyio.to_thread.run_sync(_render_saved_page, page, base_url, hosts)
+            hosts = same_site_hosts_of(page, self.pages.sites[page.host])
+            cached = await anyio.to_thread.run_sync(render_saved_page, page, base_url, hosts)
             self._rewritten[key] = cached
             if len(self._rewritten) > _REWRITTEN_CACHE_SIZE:
                 self._rewritten.popitem(last=False)
@@ -186,7 +186,7 @@ class ShopApp:
         return Response(body, headers={"Content-Type": media_type})
 
 
-def _render_saved_page(page: SavedPage, base_url: str, same_site_hosts: set[str]) -> tuple[bytes, str | None]:
+def render_saved_page(page: SavedPage, base_url: str, same_site_hosts: set[str]) -> tuple[bytes, str | None]:
     """Return the page's bytes with links rewritten, and its charset."""
     original = page.read_bytes()
     charset = page.charset(original)
@@ -196,7 +196,7 @@ def _render_saved_page(page: SavedPage, base_url: str, same_site_hosts: set[str]
     return body, charset
 
 
-def _same_site_hosts(page: SavedPage, site: Site) -> set[str]:
+def same_site_hosts_of(page: SavedPage, site: Site) -> set[str]:
     """Return the hosts whose links on `page` stay on the sandbox: its own and its labelled product links'."""
     hosts = {site.host}
     for link in page.product_links:

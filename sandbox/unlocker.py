@@ -29,7 +29,7 @@ from product_extractor.sandbox.brightdata_state import Billing, RequestNote, not
 from product_extractor.sandbox.category import CATEGORY_PATH, render_category_page
 from product_extractor.sandbox.saved_pages import SavedPage, SavedPages
 from product_extractor.sandbox.serving import InjectedDelays
-from product_extractor.sandbox.shop import web_charset_label
+from product_extractor.sandbox.shop import render_saved_page, same_site_hosts_of, web_charset_label
 from product_extractor.sandbox.unlocker_faults import (
     UNLOCK_ERROR_MESSAGES,
     RateLimit,
@@ -191,26 +191,34 @@ class UnlockerEndpoint:
         return _target_response(target, response_format)
 
     async def _fetch_target(self, url: str) -> _Target:
-        parts = urlsplit(_original_url(url, self.pages.sites.keys()))
+        original = _original_url(url, self.pages.sites.keys())
+        # A shop URL gets its links in shop form back, as a real unlocker returns a shop's
+        # page with that shop's own links; an original URL gets the original links.
+        shop_base = _shop_base(url) if original != url else None
+        parts = urlsplit(original)
         host = (parts.hostname or "").lower()
 
         if parts.path == f"/{CATEGORY_PATH}":
-            return self._category(host, parts.query, url)
+            return self._category(host, parts.query, url, shop_base)
 
         page = self.pages.find(host, parts.path or "/", parts.query)
         if page is None:
             return _Target(404, _small_page(404, url), "utf-8")
+        if shop_base is not None:
+            hosts = same_site_hosts_of(page, self.pages.sites[page.host])
+            body, charset = await anyio.to_thread.run_sync(render_saved_page, page, shop_base, hosts)
+            return _Target(200, body, charset)
         body = await self._read_page(page)
         return _Target(200, body, page.charset(body))
 
-    def _category(self, host: str, query: str, url: str) -> _Target:
+    def _category(self, host: str, query: str, url: str, shop_base: str | None) -> _Target:
         site = self.pages.sites.get(host)
         page_text = parse_qs(query).get("page", ["1"])[0]
         page_number = int(page_text) if page_text.isdigit() else 0
         html = None
         if site is not None and len(site.products) >= 2:
             html = render_category_page(
-                site, base_url=None, page=page_number, page_size=self.settings.category_page_size
+                site, base_url=shop_base, page=page_number, page_size=self.settings.category_page_size
             )
         if html is None:
             return _Target(404, _small_page(404, url), "utf-8")
@@ -322,6 +330,12 @@ def _small_page(status: int, url: str) -> bytes:
 
 
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _shop_base(url: str) -> str:
+    """Return the scheme and authority of a sandbox shop URL, e.g. http://127.0.0.1:43121."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _original_url(url: str, saved_hosts: Iterable[str]) -> str:

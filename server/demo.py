@@ -172,7 +172,8 @@ def _print_result(console: Console, result: dict[str, Any]) -> None:
         "seconds",
         "requests",
         "backend",
-        "billed",
+        "billed requests",
+        "billed records",
         "cost USD",
     ):
         per_url.add_column(column)
@@ -185,7 +186,8 @@ def _print_result(console: Console, result: dict[str, Any]) -> None:
             f"{entry['seconds']:.2f}",
             str(entry["requests"]),
             entry["backend"],
-            str(entry["billed_requests"] + entry["billed_records"]),
+            str(entry["billed_requests"]),
+            str(entry["billed_records"]),
             f"{entry['estimated_cost_usd']:.4f}",
         )
     console.print(per_url)

@@ -56,6 +56,14 @@ class Settings(BaseSettings):
             return self.backend
         return "brightdata" if self.brightdata_api_token is not None else "direct"
 
+    @field_validator("brightdata_api_token", mode="before")
+    @classmethod
+    def _blank_token_is_unset(cls, value: object) -> object:
+        # MCP host configs often carry an empty placeholder; it means "no token", not an error.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_level(cls, value: object) -> object:

@@ -44,9 +44,8 @@ def summarise(result: ExtractionResult) -> str:
 
     if result.products:
         lines.append("")
-        lines.append(
-            f"First {min(PRODUCTS_SHOWN, len(result.products))} products (name | price | availability):"
-        )
+        shown = min(PRODUCTS_SHOWN, len(result.products))
+        lines.append(f"First {_count(shown, 'product')} (name | price | availability):")
         lines.extend(_product_line(record) for record in result.products[:PRODUCTS_SHOWN])
     return "\n".join(lines)
 

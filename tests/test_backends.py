@@ -288,3 +288,19 @@ async def test_pending_snapshot_reported_by_id(corpus_dir: Path) -> None:
     assert entry["snapshot_id"] in entry["error"]
     summary = "".join(block.text for block in reply.content if isinstance(block, TextContent))
     assert f"dataset snapshot {entry['snapshot_id']} still running" in summary
+
+
+async def test_auto_refetches_blocked_listing(brightdata: RunningBrightData, shop: RunningShop) -> None:
+    # The shop refuses every page of one site; each page is fetched once more through the unlocker.
+    site = shop_site(shop, SAMPLE_HOSTS[0])
+    shop.set_fault(site["host"], status=403)
+
+    result = structured(await call(settings_for(brightdata), {"urls": [site["category_url"]], "backend": "auto"}))
+
+    entry = result["url_results"][0]
+    assert entry["status"] == "ok", entry
+    assert entry["page_kind"] == "listing"
+    assert entry["products_found"] == len(site["product_urls"])
+    assert entry["fallbacks"] == len(site["product_urls"]) + 1
+    assert entry["billed_requests"] == brightdata.billed_requests()
+    assert [record["source_url"] for record in result["products"]] == site["product_urls"]

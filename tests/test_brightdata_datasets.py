@@ -178,3 +178,18 @@ def test_error_record_raises() -> None:
 
 def test_product_record_has_no_error() -> None:
     assert record_error(AMAZON_RECORD, SOURCE) is None
+
+
+@pytest.mark.parametrize(
+    ("price", "currency", "expected"),
+    [(99.0, "NZD", "99.00"), ("19.5", "EUR", "19.50"), (24990, "CLP", "24990"), (12.345, "KWD", "12.345")],
+)
+def test_record_price_has_minor_unit_digits(price: object, currency: str, expected: str) -> None:
+    record = {
+        "title": "Kettle",
+        "final_price": price,
+        "currency": currency,
+        "url": "https://www.amazon.com/dp/B000000001",
+    }
+    product = product_from_record(record, "https://www.amazon.com/dp/B000000001")
+    assert str(product.price) == expected

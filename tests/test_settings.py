@@ -42,3 +42,12 @@ def test_invalid_setting_names_variable(monkeypatch: pytest.MonkeyPatch, variabl
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError, match=variable):
         load_settings()
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_blank_token_means_no_token(monkeypatch: pytest.MonkeyPatch, blank: str) -> None:
+    monkeypatch.setenv("BRIGHTDATA_API_TOKEN", blank)
+    monkeypatch.delenv("PRODUCT_EXTRACTOR_BACKEND", raising=False)
+    settings = load_settings()
+    assert settings.brightdata_api_token is None
+    assert settings.default_backend() == "direct"
