@@ -12,6 +12,13 @@ from pydantic import SecretStr
 
 from product_extractor.brightdata._http import lower_headers, make_client, read_error, send
 from product_extractor.brightdata.cost import CostMeter
+from product_extractor.brightdata.errors import (
+    BrightDataError,
+    ProxyAuthFailed,
+    TokenRejected,
+    UsageLimitReached,
+    ZoneNotFound,
+)
 from product_extractor.web.charset import decode_html
 from product_extractor.web.direct import HTML_TYPES, looks_like_html, media_type_of, read_capped_body
 from product_extractor.web.fetcher import HTTPStatusError, NotHTML, Page
@@ -62,6 +69,8 @@ class WebUnlockerFetcher:
     >>> await fetcher.aclose()  # doctest: +SKIP
     """
 
+    backend_name = BACKEND_NAME
+
     def __init__(
         self,
         config: UnlockerConfig,
@@ -71,6 +80,8 @@ class WebUnlockerFetcher:
     ) -> None:
         self.config = config
         self.meter = meter
+        # Set on per-call views: an error that every later request of the call would hit too.
+        self._stop: _CallStop | None = None
         self._client = make_client(
             token=config.token,
             base_url=config.base_url,
@@ -93,6 +104,7 @@ class WebUnlockerFetcher:
         """
         view = copy.copy(self)
         view.meter = meter
+        view._stop = _CallStop()
         return view
 
     async def fetch(self, url: str) -> Page:
@@ -100,10 +112,16 @@ class WebUnlockerFetcher:
 
         Raises `CostCapReached` before sending when the meter's cap would be passed.
         """
+        if self._stop is not None and self._stop.error is not None:
+            raise _not_sent(url, self._stop.error)
         reservation = self.meter.reserve(url, requests=1) if self.meter is not None else None
         attempt = _Attempt()
         try:
             return await self._fetch(url, attempt)
+        except CALL_STOPPING_ERRORS as error:
+            if self._stop is not None:
+                self._stop.error = self._stop.error or error
+            raise
         finally:
             # Also on cancellation: once the unlocker has responded, the request is billed.
             if reservation is not None:
@@ -216,3 +234,25 @@ def _target_status_advice(status: int) -> str:
     if status >= 500:
         return "; the shop's server failed, retry later"
     return ""
+
+
+# Errors about the account rather than the page: every later request of the same call would
+# get them too, so a call's view stops sending after the first one.
+CALL_STOPPING_ERRORS = (TokenRejected, ZoneNotFound, UsageLimitReached, ProxyAuthFailed)
+
+
+@dataclass(slots=True)
+class _CallStop:
+    error: BrightDataError | None = None
+
+
+def _not_sent(url: str, cause: BrightDataError) -> BrightDataError:
+    """Return the error for a request not sent because an earlier one in the call hit `cause`."""
+    return type(cause)(
+        url,
+        f"{url} was not requested, because an earlier request of this call failed: {cause}",
+        status=cause.status,
+        error_code=cause.error_code,
+        retryable=cause.retryable,
+        requests=0,
+    )

@@ -23,6 +23,7 @@ from product_extractor.sandbox import (
 )
 from product_extractor.server.app import create_server
 from product_extractor.server.settings import Settings
+from tests.shop_helpers import write_generated_shop
 
 pytestmark = pytest.mark.anyio
 
@@ -135,6 +136,7 @@ async def test_rejected_token_fails_each_url(brightdata: RunningBrightData) -> N
     for entry in result["url_results"]:
         assert entry["status"] == "failed"
         assert "BRIGHTDATA_API_TOKEN was rejected (401" in entry["error"]
+        assert entry["backend"] == "brightdata-unlocker"
     assert result["stats"]["billed_requests"] == 0
 
 
@@ -295,7 +297,9 @@ async def test_auto_refetches_blocked_listing(brightdata: RunningBrightData, sho
     site = shop_site(shop, SAMPLE_HOSTS[0])
     shop.set_fault(site["host"], status=403)
 
-    result = structured(await call(settings_for(brightdata), {"urls": [site["category_url"]], "backend": "auto"}))
+    result = structured(
+        await call(settings_for(brightdata), {"urls": [site["category_url"]], "backend": "auto"})
+    )
 
     entry = result["url_results"][0]
     assert entry["status"] == "ok", entry
@@ -304,3 +308,19 @@ async def test_auto_refetches_blocked_listing(brightdata: RunningBrightData, sho
     assert entry["fallbacks"] == len(site["product_urls"]) + 1
     assert entry["billed_requests"] == brightdata.billed_requests()
     assert [record["source_url"] for record in result["products"]] == site["product_urls"]
+
+
+async def test_usage_limit_stops_call_requests(tmp_path: Path) -> None:
+    host = "www.lamps.example"
+    write_generated_shop(tmp_path, host, products=24)
+    with running_brightdata(tmp_path, token=TOKEN, latency=0.05, quota=5) as brightdata:
+        result = structured(await call(settings_for(brightdata), {"urls": [f"https://{host}/_category"]}))
+        sent = len([record for record in brightdata.request_log() if record.path.startswith("/request")])
+
+    entry = result["url_results"][0]
+    assert entry["status"] == "partial"
+    assert entry["products_found"] == 4
+    assert entry["billed_requests"] == 5
+    # The listing and the first ten product pages were in flight; the other 14 were never sent.
+    assert sent == 11
+    assert entry["requests"] == 11

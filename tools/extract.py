@@ -274,6 +274,7 @@ class _UrlJob:
     async def _collect_from_dataset(self, urls: list[str], *, positions: dict[str, int] | None) -> None:
         """Fetch `urls` from the collector's dataset and put each product in its listing slot."""
         assert self.collector is not None
+        self.backends_used.add("brightdata-dataset")
         try:
             batch: DatasetBatch = await self.collector.collect(urls, timeout_s=self._dataset_time_left())
         except FetchError as error:
@@ -284,7 +285,6 @@ class _UrlJob:
                 self._product_page_failed(str(error))
             return
 
-        self.backends_used.add("brightdata-dataset")
         self.requests += batch.requests
         self.billed_records += batch.billed_records
         self.snapshot_id = self.snapshot_id or batch.pending_snapshot_id
@@ -332,6 +332,7 @@ class _UrlJob:
         # The first request counts as soon as it starts, so a URL cut off by its deadline still
         # reports the request it made. Redirects are added once the fetch ends.
         self.requests += 1
+        self.backends_used.add(self.fetcher.backend_name)
         try:
             page: Page = await self.fetcher.fetch(url)
         except FetchError as error:
@@ -344,7 +345,6 @@ class _UrlJob:
         self.backends_used.add(page.backend)
         if page.fallback_reason is not None:
             self.fallbacks += 1
-            self.backends_used.add("direct")
 
         # Parsing a large page takes tens of milliseconds; a worker thread keeps the other
         # URLs' requests moving meanwhile.

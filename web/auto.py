@@ -19,6 +19,8 @@ class AutoFetcher:
     a paid fallback bills nothing for pages the shop serves directly.
     """
 
+    backend_name = "direct"  # the first attempt at every page is direct
+
     def __init__(self, direct: Fetcher, fallback: Fetcher) -> None:
         self.direct = direct
         self.fallback = fallback

@@ -57,6 +57,8 @@ class DirectFetcher:
     >>> await fetcher.aclose()  # doctest: +SKIP
     """
 
+    backend_name = "direct"
+
     def __init__(
         self, limits: FetchLimits | None = None, *, transport: httpx.AsyncBaseTransport | None = None
     ):

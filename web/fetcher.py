@@ -27,6 +27,10 @@ class Page:
 class Fetcher(Protocol):
     """Anything that turns a URL into a `Page` or raises a `FetchError`."""
 
+    # What serves the first attempt at a page, as `Page.backend` names it; results report
+    # it for a URL that failed before any page came back.
+    backend_name: str
+
     async def fetch(self, url: str) -> Page: ...
 
     async def aclose(self) -> None: ...
