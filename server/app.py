@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -21,6 +22,7 @@ from product_extractor.products import Product
 from product_extractor.server.backends import Backends
 from product_extractor.server.settings import Settings, load_settings
 from product_extractor.server.summary import progress_line, summarise
+from product_extractor.server.traces import CallTrace, TraceWriter
 from product_extractor.tools.arguments import ExtractProductsArguments
 from product_extractor.tools.extract import extract_products
 from product_extractor.tools.results import ExtractionResult
@@ -43,16 +45,23 @@ url_results with the reason, and never removes the products of the other URLs.""
 
 @dataclass
 class ServerState:
-    """State that lives as long as the server process: the settings and the backends' clients."""
+    """State that lives as long as the server process: the settings, the backends' clients, the tracer."""
 
     settings: Settings
     backends: Backends | None = None
+    tracer: TraceWriter | None = None
+
+    def secrets(self) -> list[str]:
+        token = self.settings.brightdata_api_token
+        return [token.get_secret_value()] if token is not None else []
 
 
 def create_server(settings: Settings | None = None) -> MCPServer:
     """Build the MCP server with its one tool, `extract_products`."""
     settings = settings or load_settings()
     state = ServerState(settings=settings)
+    if settings.trace_dir is not None:
+        state.tracer = TraceWriter(settings.trace_dir, secrets=state.secrets())
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[None]:
@@ -96,42 +105,70 @@ def _extract_tool(state: ServerState) -> Tool:
 
 def _make_extract_function(state: ServerState) -> Callable[..., Any]:
     async def extract_products_tool(ctx: Context, **parsed_arguments: Any) -> CallToolResult:
-        arguments = _validate_arguments(ctx, parsed_arguments)
-        if state.backends is None:
-            raise ToolError("the server is shutting down; call extract_products again")
-        backend = state.backends.for_call(arguments.backend, max_cost_usd=arguments.max_cost_usd)
+        if state.tracer is None:
+            return await _run_extract(state, ctx, parsed_arguments)
 
-        products_so_far = 0
-        expected_by_url: dict[str, int] = {}
-
-        async def report(url: str, products: list[Product], found: int, expected: int) -> None:
-            nonlocal products_so_far
-            products_so_far += len(products)
-            # The total grows as listings report how many products they link to.
-            expected_by_url[url] = expected
-            await ctx.report_progress(
-                products_so_far,
-                total=sum(expected_by_url.values()),
-                message=progress_line(url, found, expected),
-            )
-
-        result = await extract_products(
-            arguments,
-            backend.fetcher,
-            collector=backend.collector,
-            pricing=state.backends.pricing(),
-            backend=backend.name,
-            options=state.settings.fan_out_options(),
-            on_products=report,
-            job_id=ctx.request_id,
+        params = ctx.request_context.params or {}
+        trace = CallTrace(
+            tool="extract_products",
+            job_id=str(ctx.request_id),
+            arguments=params.get("arguments"),
+            secrets=state.secrets(),
         )
-        return CallToolResult(
-            content=[TextContent(type="text", text=summarise(result))],
-            structured_content=result.model_dump(mode="json"),
-        )
+        try:
+            reply = await _run_extract(state, ctx, parsed_arguments, trace)
+        except anyio.get_cancelled_exc_class():
+            state.tracer.write(trace.finish(outcome="cancelled"))
+            raise
+        except Exception as error:
+            state.tracer.write(trace.finish(outcome="error", error=error))
+            raise
+        state.tracer.write(trace.finish(outcome="ok", result=trace.result))
+        return reply
 
     _adopt_model_signature(extract_products_tool, ExtractProductsArguments)
     return extract_products_tool
+
+
+async def _run_extract(
+    state: ServerState, ctx: Context, parsed_arguments: dict[str, Any], trace: CallTrace | None = None
+) -> CallToolResult:
+    """Validate the arguments, run the fan-out on the call's backend, and shape the MCP result."""
+    arguments = _validate_arguments(ctx, parsed_arguments)
+    if state.backends is None:
+        raise ToolError("the server is shutting down; call extract_products again")
+    backend = state.backends.for_call(arguments.backend, max_cost_usd=arguments.max_cost_usd)
+
+    products_so_far = 0
+    expected_by_url: dict[str, int] = {}
+
+    async def report(url: str, products: list[Product], found: int, expected: int) -> None:
+        nonlocal products_so_far
+        products_so_far += len(products)
+        # The total grows as listings report how many products they link to.
+        expected_by_url[url] = expected
+        await ctx.report_progress(
+            products_so_far,
+            total=sum(expected_by_url.values()),
+            message=progress_line(url, found, expected),
+        )
+
+    result = await extract_products(
+        arguments,
+        backend.fetcher,
+        collector=backend.collector,
+        pricing=state.backends.pricing(),
+        backend=backend.name,
+        options=state.settings.fan_out_options(),
+        on_products=report,
+        job_id=str(ctx.request_id),
+    )
+    if trace is not None:
+        trace.result = result
+    return CallToolResult(
+        content=[TextContent(type="text", text=summarise(result))],
+        structured_content=result.model_dump(mode="json"),
+    )
 
 
 def _adopt_model_signature(function: Callable[..., Any], model: type[BaseModel]) -> None:

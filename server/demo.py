@@ -28,6 +28,7 @@ PRODUCTS_PER_CATEGORY = 10
 # so the URLs' requests visibly overlap as they would on real shops.
 SHOP_LATENCY = (0.2, 0.6)
 BRIGHTDATA_LATENCY_MEDIAN_S = 0.4  # the unlocker is slower than a direct request
+TRACE_FOLDER = "traces"  # under the working directory; git ignores it
 CONSOLE_WIDTH = 140  # when stdout is not a terminal, rich would wrap tables at 80 columns
 
 
@@ -69,13 +70,16 @@ async def run_demo(pages: Path | None) -> int:
     pages_dir = pages or default_pages_dir()
     console.print(f"Serving saved pages from [bold]{pages_dir}[/bold]")
 
+    trace_dir = Path.cwd() / TRACE_FOLDER
+    tracing = {"PRODUCT_EXTRACTOR_TRACE_DIR": str(trace_dir)}
+
     console.rule("Direct backend: the sandbox shop on 127.0.0.1")
     with running_shop(pages_dir, latency=SHOP_LATENCY, seed=1) as shop:
         index = shop.index()
         urls = choose_urls(index)
         low, high = SHOP_LATENCY
         console.print(f"Sandbox shop on {shop.base_url}, adding {low:g}-{high:g} s latency per request.")
-        direct = await _call_over_stdio(console, urls, {})
+        direct = await _call_over_stdio(console, urls, tracing)
 
     console.rule("Bright Data backend: the sandbox Bright Data on 127.0.0.1")
     token = secrets.token_hex(16)
@@ -89,6 +93,7 @@ async def run_demo(pages: Path | None) -> int:
             f"{BRIGHTDATA_LATENCY_MEDIAN_S:g} s median; the same pages by their original URLs."
         )
         environment = {
+            **tracing,
             "BRIGHTDATA_API_TOKEN": token,
             "PRODUCT_EXTRACTOR_BRIGHTDATA_API_URL": brightdata.base_url,
         }
@@ -102,6 +107,10 @@ async def run_demo(pages: Path | None) -> int:
             f"(the sandbox counted {billed[0]} and {billed[1]}); estimated cost "
             f"{stats['estimated_cost_usd']:.4f} USD."
         )
+
+    trace_files = sorted(trace_dir.glob("traces-*.jsonl"))
+    if trace_files:
+        console.print(f"Execution traces, one JSON line per call: {trace_files[-1]}")
 
     runs = [result for result in (direct, paid) if result is not None]
     gave_products = len(runs) == 2 and all(

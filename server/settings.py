@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -46,6 +47,9 @@ class Settings(BaseSettings):
     brightdata_country: str | None = Field(default=None, description="two-letter country the unlocker uses")
     brightdata_request_timeout_s: float = Field(
         default=90.0, gt=0, description="timeout of each Web Unlocker request, seconds"
+    )
+    trace_dir: Path | None = Field(
+        default=None, description="folder for execution traces, one JSON line per tool call; unset is off"
     )
     brightdata_usd_per_1000_requests: float = Field(default=1.50, ge=0)
     brightdata_usd_per_1000_records: float = Field(default=1.00, ge=0)
