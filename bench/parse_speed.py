@@ -1,4 +1,4 @@
-"""Time parse_page on every saved corpus page and print median, p90 and max milliseconds per page.
+"""Time parse_page on every saved corpus page and print median, p90, max and mean milliseconds per page.
 
 Run from the repository root: `.venv/bin/python bench/parse_speed.py [--repeat N] [--slowest K]`.
 Each page is parsed `--repeat` times (3 by default) and its fastest run counts, so a
@@ -40,6 +40,7 @@ def main() -> None:
         sys.exit("corpus not found: set PRODUCT_EXTRACTOR_CORPUS to a folder with index.jsonl")
 
     timings: list[tuple[float, str, int]] = []
+    product_milliseconds: list[float] = []
     for row in load_index(corpus):
         html = read_page(corpus, row)
         runs = []
@@ -48,14 +49,21 @@ def main() -> None:
             parse_page(html, row["url"])
             runs.append((time.perf_counter() - start) * 1000)
         timings.append((min(runs), row["id"], len(html)))
+        if row.get("kind") == "product":
+            product_milliseconds.append(min(runs))
 
     milliseconds = [entry[0] for entry in timings]
     print(f"pages: {len(milliseconds)}, runs per page: {arguments.repeat} (fastest kept)")
     print(
         f"ms per page: median {statistics.median(milliseconds):.1f}, "
         f"p90 {_percentile(milliseconds, 0.9):.1f}, max {max(milliseconds):.1f}, "
-        f"total {sum(milliseconds) / 1000:.2f} s"
+        f"mean {statistics.mean(milliseconds):.1f}, total {sum(milliseconds) / 1000:.2f} s"
     )
+    if product_milliseconds:
+        print(
+            f"product pages ({len(product_milliseconds)}): mean {statistics.mean(product_milliseconds):.1f}, "
+            f"median {statistics.median(product_milliseconds):.1f} ms"
+        )
     for elapsed, page_id, size in sorted(timings, reverse=True)[: arguments.slowest]:
         print(f"  {page_id:<28}{elapsed:>8.1f} ms{size / 1024:>9.0f} KiB")
 

@@ -15,7 +15,7 @@ from selectolax.lexbor import LexborNode
 
 from product_extractor.products.heuristics import title_heading
 from product_extractor.products.listing import MIN_CARDS, ProductCard, card_links, is_listing_url
-from product_extractor.products.page import Page, attribute_words
+from product_extractor.products.page import Page, SelectorList, attribute_words
 from product_extractor.products.text import absolute_url, clean_text, site_key
 
 __all__ = ["looks_like_product_page", "product_heading", "product_page_by_structured_data"]
@@ -28,7 +28,7 @@ MAX_PRODUCT_PAGE_BUTTONS = 4
 # rules missed ("customers also bought"). A listing page shows more.
 MAX_PRODUCT_PAGE_CARDS = 12
 
-_BUY_SELECTOR = (
+_BUY_SELECTOR = SelectorList.parse(
     "[id*=add-to-cart i], [class*=add-to-cart i], [id*=addtocart i], [class*=addtocart i],"
     " [name*=addtocart i],"
     " [id*=add-to-basket i], [class*=add-to-basket i], [id*=addtobasket i], [class*=addtobasket i],"
@@ -62,6 +62,8 @@ _NON_ZERO_DIGIT = re.compile(r"[1-9]")
 
 # Ancestors checked for an inline style or class that hides a heading.
 _MAX_HIDDEN_DEPTH = 4
+
+_PRICE_SELECTOR = SelectorList.parse("[itemprop=price], [class*=price i], [id*=price i]")
 
 # Price elements looked at when deciding the page kind; a listing shows one per card.
 _MAX_PRICES_CHECKED = 200
@@ -224,7 +226,7 @@ def _count_buy_boxes(page: Page, card_ids: set[int]) -> int:
     """Count buy elements outside chrome and product cards, an element nested in another counting once."""
     matched = [
         node
-        for node in page.tree.css(_BUY_SELECTOR)
+        for node in page.select(_BUY_SELECTOR)
         if not page.in_chrome(node) and not _inside_any(node, card_ids)
     ]
     identities = {node.mem_id for node in matched}
@@ -246,7 +248,7 @@ def _price_outside_cards(page: Page, heading: LexborNode, card_ids: set[int]) ->
     """
     main = page.tree.css_first("main, [role=main]")
     main_ids = {main.mem_id} if main is not None and _inside_any(heading, {main.mem_id}) else set()
-    for price in page.tree.css("[itemprop=price], [class*=price i], [id*=price i]")[:_MAX_PRICES_CHECKED]:
+    for price in page.select(_PRICE_SELECTOR)[:_MAX_PRICES_CHECKED]:
         if page.in_chrome(price) or _inside_any(price, card_ids):
             continue
         if main_ids and not _inside_any(price, main_ids):

@@ -90,12 +90,15 @@ def _shape(node: LexborNode) -> str:
     return f"{node.tag}.{re.sub(r'[0-9]+', '', classes)}"
 
 
-def _is_candidate_link(anchor: LexborNode, href: str | None, site: str, page: Page) -> bool:
+def _is_product_href(href: str | None, raw: str, site: str) -> bool:
+    """Tell whether a link target may be a product page: same site, not a cart, login, page or image."""
     if href is None or not same_site(href, site):
         return False
-    raw = anchor.attributes.get("href") or ""
-    if raw.startswith("#") or _NON_PRODUCT_HREF.search(raw):
-        return False
+    return not (raw.startswith("#") or _NON_PRODUCT_HREF.search(raw))
+
+
+def _is_candidate_link(anchor: LexborNode, page: Page) -> bool:
+    """Tell whether a link to a possible product page is a product link by its class, rel and place."""
     if _NON_PRODUCT_CLASS.search(anchor.attributes.get("class") or ""):
         return False
     if anchor.attributes.get("rel") in ("nofollow sponsored", "sponsored"):
@@ -152,10 +155,19 @@ def find_product_cards(page: Page, *, base: str, site: str, few_cards: bool = Fa
         return []
 
     anchors: list[tuple[LexborNode, str]] = []
+    # Listings link each product several times, so each target is resolved and checked once.
+    targets: dict[str | None, str | None] = {}
     for anchor in body.css("a[href]"):
-        href = absolute_url(anchor.attributes.get("href"), base)
-        if _is_candidate_link(anchor, href, site, page):
-            anchors.append((anchor, _normalize_href(href or "")))
+        raw = anchor.attributes.get("href")
+        if raw in targets:
+            target = targets[raw]
+        else:
+            href = absolute_url(raw, base)
+            target = targets[raw] = (
+                _normalize_href(href) if href and _is_product_href(href, raw or "", site) else None
+            )
+        if target is not None and _is_candidate_link(anchor, page):
+            anchors.append((anchor, target))
     repeats = Counter(href for _, href in anchors)
     anchors = [(anchor, href) for anchor, href in anchors if repeats[href] <= MAX_LINKS_PER_PRODUCT]
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-__all__ = ["Page", "attribute_words"]
+__all__ = ["Page", "SelectorList", "attribute_words", "join_attribute_words"]
 
 # Elements that never hold the main product's fields: navigation, footers,
 # struck-out prices, and strips of other products.
@@ -47,44 +50,156 @@ _CHROME_WORDS = (
     "bought-together",
     "complete-the-look",
 )
-_CHROME_SELECTOR = ", ".join(
-    [
-        *_CHROME_TAGS,
-        *(f"[class*={word} i]" for word in _CHROME_WORDS),
-        *(f"[id*={word} i]" for word in _CHROME_WORDS),
-    ]
-)
+# The chrome check runs in Python, on the elements a rule checks and their
+# ancestors, rather than as a CSS selector list over the whole document, because
+# Lexbor walks the whole tree once per selector in a list. It matches as
+# `[class*=word i]` and `[id*=word i]` would, folding ASCII letters only.
+_CHROME_PATTERN = re.compile("|".join(re.escape(word) for word in _CHROME_WORDS))
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def _ascii_lower(text: str) -> str:
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+
+
+def _is_chrome_root(node: LexborNode) -> bool:
+    """Tell whether an element is page chrome by its own tag, class or id, whatever its ancestors are."""
+    if node.tag in _CHROME_TAGS:
+        return True
+    attributes = node.attributes
+    for key in ("class", "id"):
+        value = attributes.get(key)
+        if value and _CHROME_PATTERN.search(_ascii_lower(value)):
+            return True
+    return False
+
 
 _ATTRIBUTE_KEYS = ("id", "class", "itemprop", "data-qa", "data-qa-qualifier", "data-test", "data-testid")
 
 
 def attribute_words(node: LexborNode) -> str:
     """Return an element's id, class, itemprop and test-id values joined by spaces, for rules to match on."""
-    attributes = node.attributes
+    return join_attribute_words(node.attributes)
+
+
+def join_attribute_words(attributes: dict[str, str | None]) -> str:
+    """Return `attribute_words` from an element's attributes dictionary."""
     return " ".join(value for key in _ATTRIBUTE_KEYS if (value := attributes.get(key)))
+
+
+# An attribute condition in a selector: `[class*=price i]`, `[itemprop=sku]`, `[rel~=next i]`.
+_ATTRIBUTE_CONDITION = re.compile(r"\[([\w-]+)\s*[*~^$|]?=\s*([^\]\s]+)")
+_ID_CONDITION = re.compile(r"#([\w-]+)")
+
+
+@dataclass(frozen=True, slots=True)
+class SelectorList:
+    """A CSS selector list split into its selectors, each with an attribute value it needs to match.
+
+    `needs` holds, per selector, an attribute name and a lower-case substring
+    that some element's value of that attribute contains wherever the
+    selector matches, or None when the selector has no such condition.
+    """
+
+    selectors: tuple[str, ...]
+    needs: tuple[tuple[str, str] | None, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> SelectorList:
+        """Split a comma-separated selector list. Commas inside brackets or parentheses are not supported."""
+        selectors = tuple(part.strip() for part in text.split(",") if part.strip())
+        return cls(selectors, tuple(_needed_value(selector) for selector in selectors))
+
+
+def _needed_value(selector: str) -> tuple[str, str] | None:
+    if ":not(" in selector:
+        # A negated condition needs nothing to be present.
+        return None
+    match = _ATTRIBUTE_CONDITION.search(selector)
+    if match is not None:
+        return match.group(1).lower(), match.group(2).lower()
+    match = _ID_CONDITION.search(selector)
+    if match is not None:
+        return "id", match.group(1).lower()
+    return None
 
 
 @dataclass(slots=True)
 class Page:
-    """A parsed page plus document order and the roots of page chrome, computed once."""
+    """A parsed page plus what its rules share: document order, attributed elements and the chrome check.
+
+    `order` maps an element's `mem_id` to its index in document order within
+    the body, `<body>` itself being 0. `attributed` lists the body's
+    descendants that have a class, id or itemprop attribute, each with its
+    attributes, in document order.
+    """
 
     tree: LexborHTMLParser
     order: dict[int, int] = field(default_factory=dict)
-    chrome_roots: set[int] = field(default_factory=set)
+    attributed: list[tuple[LexborNode, dict[str, str | None]]] = field(default_factory=list)
     _chrome_cache: dict[int, bool] = field(default_factory=dict)
+    # The attributes of every element with any, for `select`: None on a page without a body.
+    _all_attributes: list[dict[str, str | None]] | None = None
+    _columns: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(cls, tree: LexborHTMLParser) -> Page:
+        """Index a parsed page in one pass over its body."""
         page = cls(tree)
         body = tree.body
         if body is None:
             return page
-        page.order = {node.mem_id: index for index, node in enumerate(body.traverse(include_text=False))}
-        page.chrome_roots = {node.mem_id for node in tree.css(_CHROME_SELECTOR)}
+
+        order = page.order
+        attributed = page.attributed
+        # <html> and <head> first, because `select` looks at the whole document.
+        all_attributes = [tree.root.attributes] if tree.root is not None else []
+        if tree.head is not None:
+            all_attributes.extend(node.attributes for node in tree.head.traverse(include_text=False))
+        for index, node in enumerate(body.traverse(include_text=False)):
+            order[node.mem_id] = index
+            attributes = node.attributes
+            if not attributes:
+                continue
+            all_attributes.append(attributes)
+            # Index 0 is <body> itself, which the rules treat as the page, not as one of its elements.
+            if index and ("class" in attributes or "id" in attributes or "itemprop" in attributes):
+                attributed.append((node, attributes))
+        page._all_attributes = all_attributes
         return page
 
+    def select(self, selectors: SelectorList) -> list[LexborNode]:
+        """Return `tree.css` of a selector list, without running the selectors that cannot match on this page.
+
+        Lexbor walks the whole document once per selector in a list, so this
+        leaves out each selector whose needed attribute value occurs on no
+        element. The result is the same: every element in document order, once
+        per selector it matches.
+        """
+        if self._all_attributes is None:
+            return self.tree.css(", ".join(selectors.selectors))
+        kept = [
+            selector
+            for selector, needed in zip(selectors.selectors, selectors.needs, strict=True)
+            if needed is None or needed[1] in self._column(needed[0])
+        ]
+        return self.tree.css(", ".join(kept)) if kept else []
+
+    def _column(self, name: str) -> str:
+        """Return the values of one attribute on all elements, lower-cased, NUL-separated (cached)."""
+        column = self._columns.get(name)
+        if column is None:
+            values = map(dict.get, self._all_attributes or [], repeat(name))
+            column = self._columns[name] = "\0".join([value for value in values if value]).lower()
+        return column
+
     def in_chrome(self, node: LexborNode) -> bool:
-        """Return whether an element is, or sits inside, page chrome or a strip of other products."""
+        """Return whether an element is, or sits inside, page chrome or a strip of other products.
+
+        Always False on a page without a body (a frameset).
+        """
+        if not self.order:
+            return False
         seen: list[int] = []
         current: LexborNode | None = node
         result = False
@@ -95,7 +210,7 @@ class Page:
                 result = cached
                 break
             seen.append(key)
-            if key in self.chrome_roots:
+            if _is_chrome_root(current):
                 result = True
                 break
             current = current.parent
