@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
+import resource
 import secrets
 import statistics
 import subprocess
@@ -62,6 +64,27 @@ class Run:
     paths: list[UrlPath] = field(default_factory=list)
 
 
+def children_cpu_seconds(*, exclude: set[int]) -> float:
+    """Return the CPU seconds of this process's child processes (the parse workers), except `exclude`.
+
+    Live children are read from /proc (Linux); children already reaped count through
+    getrusage. The benchmark's own process time misses the parse workers otherwise.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for children_file in Path("/proc/self/task").glob("*/children"):
+        for pid in children_file.read_text().split():
+            if int(pid) in exclude:
+                continue
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the worker exited meanwhile; getrusage counts it once reaped
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime and stime, in clock ticks
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return total + reaped.ru_utime + reaped.ru_stime
+
+
 class Sandbox:
     """The sandbox Bright Data CLI in a child process, and its token-free log and billing endpoints."""
 
@@ -94,6 +117,7 @@ class Sandbox:
             text=True,
         )
         assert self._process.stdout is not None
+        self.pid = self._process.pid
         self.base_url = self._process.stdout.readline().strip()
         if not self.base_url.startswith("http://127.0.0.1:"):
             self.close()
@@ -130,11 +154,14 @@ def running_sandbox(pages: Path, *, scale: float, seed: int, stderr_path: Path) 
         sandbox.close()
 
 
-async def measure(sandbox: Sandbox, scenario: Scenario, *, one_call: bool) -> Run:
+async def measure(sandbox: Sandbox, scenario: Scenario, *, one_call: bool, parse_processes: int) -> Run:
     """Run `scenario` one way through a fresh server session and return its figures."""
     # WARNING keeps the two INFO lines per URL off the terminal, and they cost nothing measurable.
     settings = Settings(
-        brightdata_api_token=sandbox.token, brightdata_api_url=sandbox.base_url, log_level="WARNING"
+        brightdata_api_token=sandbox.token,
+        brightdata_api_url=sandbox.base_url,
+        log_level="WARNING",
+        parse_processes=parse_processes,
     )
     urls = scenario.listing_urls()
     batches = [urls] if one_call else [[url] for url in urls]
@@ -143,13 +170,13 @@ async def measure(sandbox: Sandbox, scenario: Scenario, *, one_call: bool) -> Ru
     sandbox.clear_log()
     billed_before = sandbox.billed_requests()
     async with Client(create_server(settings)) as client:
-        cpu_started = time.process_time()
+        cpu_started = time.process_time() + children_cpu_seconds(exclude={sandbox.pid})
         call_started = time.monotonic()
         results = [
             await client.call_tool("extract_products", {"urls": batch, **arguments}) for batch in batches
         ]
         wall_seconds = time.monotonic() - call_started
-        cpu_seconds = time.process_time() - cpu_started
+        cpu_seconds = time.process_time() + children_cpu_seconds(exclude={sandbox.pid}) - cpu_started
 
     stats = [_structured(result)["stats"] for result in results]
     product_pages = sum(entry["pages_parsed"] for entry in stats) - len(urls)
@@ -247,6 +274,12 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--repeat-b", type=int, default=1, help="runs of scenario B per way, median reported")
     parser.add_argument("--seed", type=int, default=7, help="seed of the sandbox's latency draws")
     parser.add_argument(
+        "--parse-processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes that parse pages (the server's parse_processes setting); 0 parses in threads",
+    )
+    parser.add_argument(
         "--no-docs", action="store_true", help="print the table only and leave docs/ unchanged"
     )
     return parser.parse_args()
@@ -261,8 +294,12 @@ async def run_all(
         repeat = arguments.repeat if scenario.name == "A" else arguments.repeat_b
         sequential_runs, parallel_runs = [], []
         for _ in range(repeat):
-            sequential_runs.append(await measure(sandbox, scenario, one_call=False))
-            parallel_runs.append(await measure(sandbox, scenario, one_call=True))
+            sequential_runs.append(
+                await measure(sandbox, scenario, one_call=False, parse_processes=arguments.parse_processes)
+            )
+            parallel_runs.append(
+                await measure(sandbox, scenario, one_call=True, parse_processes=arguments.parse_processes)
+            )
         rows.append(
             (summarise_runs(scenario, "a", sequential_runs), summarise_runs(scenario, "b", parallel_runs))
         )
@@ -302,6 +339,7 @@ def main() -> None:
             rows,
             scale=arguments.scale,
             seed=arguments.seed,
+            parse_processes=arguments.parse_processes,
             corpus_pages=corpus_pages,
             date=datetime.date.today(),
             failures=failures,

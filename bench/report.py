@@ -79,25 +79,27 @@ def table_lines(rows: list[tuple[Figures, Figures]]) -> list[str]:
 
 def limit_lines(rows: list[tuple[Figures, Figures]]) -> list[str]:
     """Compare each run's CPU time with its wall time and bound, one list item per way."""
+    cores = os.cpu_count() or 1
     lines = []
     for sequential, parallel in rows:
         for figures in (sequential, parallel):
-            busy = figures.cpu_seconds / figures.wall_seconds
+            busy = figures.cpu_seconds / (figures.wall_seconds * cores)
             verdict = (
                 "within 5 % of the bound"
                 if figures.wall_over_bound <= 1.05
                 else f"{figures.wall_over_bound:.2f} × the bound"
             )
             lines.append(
-                f"- {figures.scenario.name}, way {figures.way}: wall {verdict}; the process was on the CPU "
-                f"for {busy:.0%} of the wall time, {figures.cpu_per_product_page * 1000:.1f} ms per product "
-                f"page, a ceiling of {1 / figures.cpu_per_product_page:.0f} product pages per second."
+                f"- {figures.scenario.name}, way {figures.way}: wall {verdict}; the server and its parse "
+                f"workers used {busy:.0%} of the machine's {cores} cores over the wall time, "
+                f"{figures.cpu_per_product_page * 1000:.1f} ms of CPU per product page, a ceiling of "
+                f"{cores / figures.cpu_per_product_page:.0f} product pages per second."
             )
     lines += [
         "",
-        "A share near 100 % means the one Python process, not the network, set the pace: "
-        "`parse_page` holds the GIL for most of its work, so parse threads run one at a time and the "
-        "job cannot finish before its product pages × CPU per page. `bench/parse_speed.py` times "
+        "A share near 100 % means the CPU, not the network, set the pace: the job cannot finish "
+        "before its product pages × CPU per page ÷ cores. `parse_page` holds the GIL for most of its "
+        "work, which is why parsing runs in worker processes here. `bench/parse_speed.py` times "
         "`parse_page` alone on the same corpus pages.",
     ]
     return lines
@@ -109,11 +111,14 @@ def write_report(
     *,
     scale: float,
     seed: int,
+    parse_processes: int,
     corpus_pages: int,
     date: datetime.date,
     failures: list[str],
 ) -> None:
-    command = f".venv/bin/python bench/parallel.py --scale {scale:g} --seed {seed}"
+    command = ".venv/bin/python bench/parallel.py " + (
+        f"--scale {scale:g} --seed {seed} --parse-processes {parse_processes}"
+    )
     text = "\n".join(
         [
             "# Benchmarks",
@@ -137,7 +142,9 @@ def write_report(
             f"and sigma 0.5, scaled by {scale:g} (median {1.5 * scale:.3g} s), seed {seed}.",
             "- Server: `create_server(Settings(brightdata_api_token=..., brightdata_api_url=...))` "
             "with the `brightdata` backend and default concurrency, driven by the MCP SDK's "
-            "in-memory `Client` in the benchmark process. Logging is at WARNING.",
+            f"in-memory `Client` in the benchmark process. Pages are parsed in {parse_processes} worker "
+            "processes (the `parse_processes` setting, `PRODUCT_EXTRACTOR_PARSE_PROCESSES`). "
+            "Logging is at WARNING.",
             "- Way a: one `extract_products` call per URL, one after another, as an agent with a "
             "one-URL tool would call. Way b: one call with every URL. Each run opens a fresh "
             "session, and the sandbox's log and billing are read before and after it.",
@@ -156,7 +163,8 @@ def write_report(
             "longest, from way b's log, which is the speed-up if both ways met their bounds.",
             "- billed requests: the sandbox's billing counter per run; both ways must bill the same.",
             "- CPU s: `time.process_time()` of the benchmark process (server and in-memory client) "
-            "over the run. CPU ms per product page divides it by the product pages parsed.",
+            "plus the CPU time of its parse worker processes, over the run. CPU ms per product page "
+            "divides it by the product pages parsed.",
             "",
             "## What limits the runs",
             "",

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
         default=10, ge=0, description="a listing with at most this many products counts as small"
     )
     max_listing_pages: int = Field(default=5, ge=1, le=50, description="pagination pages followed per URL")
+    parse_processes: int = Field(
+        default=0, ge=0, le=64, description="worker processes that parse pages; 0 parses in threads"
+    )
     request_timeout_s: float = Field(default=30.0, gt=0, description="timeout of each HTTP request, seconds")
     max_page_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="page size cap, bytes")
     max_redirects: int = Field(default=5, ge=0, le=20)
@@ -79,6 +82,7 @@ class Settings(BaseSettings):
             small_listing_concurrency=self.small_listing_concurrency,
             small_listing_max=self.small_listing_max,
             max_listing_pages=self.max_listing_pages,
+            parse_processes=self.parse_processes,
         )
 
     def fetch_limits(self) -> FetchLimits:

@@ -13,6 +13,7 @@ from mcp.types import CallToolResult, TextContent
 
 from product_extractor.sandbox import SAMPLE_SHOP_DIR, RunningShop, running_shop
 from product_extractor.server.app import create_server
+from product_extractor.server.settings import Settings
 from tests.shop_helpers import intervals_by_site, max_in_flight, write_generated_shop
 
 pytestmark = pytest.mark.anyio
@@ -288,3 +289,13 @@ async def test_real_sites_give_products(corpus_dir: Path) -> None:
     for site in categories:
         entry = entry_for(result, site["category_url"])
         assert entry["products_found"] > 0, entry
+
+
+async def test_process_parsing_matches_threads(shop: RunningShop) -> None:
+    urls = [site["category_url"] for site in sites(shop)]
+    threaded = await call({"urls": urls})
+    async with Client(create_server(Settings(parse_processes=2))) as client:
+        in_processes = await client.call_tool("extract_products", {"urls": urls})
+    assert threaded.structured_content is not None
+    assert in_processes.structured_content is not None
+    assert in_processes.structured_content["products"] == threaded.structured_content["products"]

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
+import anyio.to_process
 
 from product_extractor.products import Product
 from product_extractor.products.parse import ParsedPage, parse_page
@@ -49,6 +50,9 @@ class FanOutOptions:
     small_listing_concurrency: int = 5
     small_listing_max: int = 10
     max_listing_pages: int = 5  # listing pages followed through pagination per input URL
+    # Worker processes that parse pages, so parsing uses more than one core; 0 parses in
+    # threads of this process, which starts faster but shares one core's worth of GIL.
+    parse_processes: int = 0
 
 
 async def extract_products(
@@ -73,7 +77,7 @@ async def extract_products(
     job_id = job_id or uuid.uuid4().hex[:12]
     started = time.monotonic()
     urls, duplicates = arguments.unique_urls()
-    parse_limiter = anyio.CapacityLimiter(PARSE_THREADS)
+    parse_limiter = anyio.CapacityLimiter(options.parse_processes or PARSE_THREADS)
     jobs = [
         _UrlJob(
             url=url,
@@ -346,9 +350,16 @@ class _UrlJob:
         if page.fallback_reason is not None:
             self.fallbacks += 1
 
-        # Parsing a large page takes tens of milliseconds; a worker thread keeps the other
-        # URLs' requests moving meanwhile.
-        parsed = await anyio.to_thread.run_sync(parse_page, page.text, page.url, limiter=self.parse_limiter)
+        # Parsing a large page takes tens of milliseconds; a worker thread or process keeps
+        # the other URLs' requests moving meanwhile.
+        if self.options.parse_processes:
+            parsed = await anyio.to_process.run_sync(
+                parse_page, page.text, page.url, cancellable=True, limiter=self.parse_limiter
+            )
+        else:
+            parsed = await anyio.to_thread.run_sync(
+                parse_page, page.text, page.url, limiter=self.parse_limiter
+            )
         self.pages_parsed += 1
         return parsed
 
