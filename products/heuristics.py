@@ -20,7 +20,13 @@ from product_extractor.products.draft import Draft
 from product_extractor.products.model import Availability
 from product_extractor.products.page import Page, SelectorList, attribute_words, join_attribute_words
 from product_extractor.products.prices import currency_to_iso, parse_price
-from product_extractor.products.text import absolute_url, clean_text, digits_only, is_placeholder_image
+from product_extractor.products.text import (
+    CaselessPattern,
+    absolute_url,
+    clean_text,
+    digits_only,
+    is_placeholder_image,
+)
 
 __all__ = [
     "ShownPrices",
@@ -132,21 +138,27 @@ def _is_hidden_or_label(text_node: LexborNode, stop: LexborNode) -> bool:
 
 # --- price --------------------------------------------------------------------
 
-_PRICE_WORDS = re.compile(r"price|prc|preis|prix|prezzo|precio|cena|цена|fiyat|amount", re.IGNORECASE)
+_PRICE_WORDS = CaselessPattern(
+    re.compile(r"price|prc|preis|prix|prezzo|precio|cena|цена|fiyat|amount", re.IGNORECASE)
+)
 
 # Class or id words of a price other than the one you pay now.
-_OTHER_PRICE_WORDS = re.compile(
-    r"old|was|strike|regular|list|compare|before|orig|rrp|msrp|sav(?:e|ing)|discount|ppu|per-?unit|unit-?price"
-    r"|tax|vat|bonus|count|coupon|member|instal|month|shipping|delivery|credit|loan|bsm|range|from|\bmin|\bmax"
-    r"|crossed|previous|prev|reduction|percent|label|title|currency|symbol|decimal|fraction|whole|subscription"
-    r"|sns-|mbc-|tier|total|opt_|option|sum",
-    re.IGNORECASE,
+_OTHER_PRICE_WORDS = CaselessPattern(
+    re.compile(
+        r"old|was|strike|regular|list|compare|before|orig|rrp|msrp|sav(?:e|ing)|discount|ppu|per-?unit|unit-?price"
+        r"|tax|vat|bonus|count|coupon|member|instal|month|shipping|delivery|credit|loan|bsm|range|from|\bmin|\bmax"
+        r"|crossed|previous|prev|reduction|percent|label|title|currency|symbol|decimal|fraction|whole|subscription"
+        r"|sns-|mbc-|tier|total|opt_|option|sum",
+        re.IGNORECASE,
+    )
 )
 
 # Class or id words of the price you pay now, used to break ties between nearby candidates.
-_CURRENT_PRICE_WORDS = re.compile(
-    r"ourprice|our-price|sale|new|current|final|special|now|actual|offer|deal|buy|sell|std|main|big|bidprice",
-    re.IGNORECASE,
+_CURRENT_PRICE_WORDS = CaselessPattern(
+    re.compile(
+        r"ourprice|our-price|sale|new|current|final|special|now|actual|offer|deal|buy|sell|std|main|big|bidprice",
+        re.IGNORECASE,
+    )
 )
 
 _AMOUNT = re.compile(r"\d[\d.,\s\u00a0']*")
@@ -154,10 +166,12 @@ _AMOUNT = re.compile(r"\d[\d.,\s\u00a0']*")
 # Class or id words of a crossed-out price: the list price a discount replaces.
 # They win over `_CURRENT_PRICE_WORDS`, because shops style both kinds alike
 # ("original-price current-price") and the old-price word is the specific one.
-_OLD_PRICE_WORDS = re.compile(
-    r"old-?price|was-?price|price-?was|original|strike|barred|crossed|regular-?price|list-?price|full-?price"
-    r"|price-?before|previous-?price|rrp|msrp",
-    re.IGNORECASE,
+_OLD_PRICE_WORDS = CaselessPattern(
+    re.compile(
+        r"old-?price|was-?price|price-?was|original|strike|barred|crossed|regular-?price|list-?price|full-?price"
+        r"|price-?before|previous-?price|rrp|msrp",
+        re.IGNORECASE,
+    )
 )
 
 # Substrings that every match of `_PRICE_WORDS` or `_OLD_PRICE_WORDS` contains, lower-cased.

@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborNode
 
-from product_extractor.products.page import Page
-from product_extractor.products.text import absolute_url, clean_text, same_site
+from product_extractor.products.page import Page, SelectorList
+from product_extractor.products.text import CaselessPattern, absolute_url, clean_text, same_site
 
 __all__ = [
     "MIN_CARDS",
@@ -32,21 +32,25 @@ __all__ = [
 ]
 
 # Link targets that are never a product detail page.
-_NON_PRODUCT_HREF = re.compile(
-    r"wish-?list|/cart\b|basket|checkout|log-?in|sign-?in|register|/account|my-?account|compare|"
-    r"write-?a?-?review|#reviews?|customer_reviews|#|/help|/contact|/faq|/privacy|/terms|mailto:|"
-    r"[?&](?:page|p|pg|_pgn|start|offset)=\d+|sortfield=|buyingoptions=|[?&]sort=|/search\?|/s\?|facebook\.com|"
-    r"twitter\.com|pinterest\.|instagram\.com|/blog/|/stores?/?$|/store-?locator"
-    # A link to the image file itself opens a zoom view, not the product page.
-    r"|\.(?:jpe?g|png|gif|webp|svg)(?:[?#]|$)",
-    re.IGNORECASE,
+_NON_PRODUCT_HREF = CaselessPattern(
+    re.compile(
+        r"wish-?list|/cart\b|basket|checkout|log-?in|sign-?in|register|/account|my-?account|compare|"
+        r"write-?a?-?review|#reviews?|customer_reviews|#|/help|/contact|/faq|/privacy|/terms|mailto:|"
+        r"[?&](?:page|p|pg|_pgn|start|offset)=\d+|sortfield=|buyingoptions=|[?&]sort=|/search\?|/s\?|facebook\.com|"
+        r"twitter\.com|pinterest\.|instagram\.com|/blog/|/stores?/?$|/store-?locator"
+        # A link to the image file itself opens a zoom view, not the product page.
+        r"|\.(?:jpe?g|png|gif|webp|svg)(?:[?#]|$)",
+        re.IGNORECASE,
+    )
 )
 
 # Classes of links and their containers that are not the card's product link.
-_NON_PRODUCT_CLASS = re.compile(
-    r"wish|favou?rite|compare|review|rating|quick-?view|quickview|add-?to-?cart|addtocart|cart|pagination|pager"
-    r"|page-?link|breadcrumb|filter|facet|refine|sort|swatch|color-?chip|out-of-stock|notify|alert",
-    re.IGNORECASE,
+_NON_PRODUCT_CLASS = CaselessPattern(
+    re.compile(
+        r"wish|favou?rite|compare|review|rating|quick-?view|quickview|add-?to-?cart|addtocart|cart|pagination|pager"
+        r"|page-?link|breadcrumb|filter|facet|refine|sort|swatch|color-?chip|out-of-stock|notify|alert",
+        re.IGNORECASE,
+    )
 )
 
 _PRICE_TEXT = re.compile(
@@ -90,11 +94,19 @@ def _shape(node: LexborNode) -> str:
     return f"{node.tag}.{re.sub(r'[0-9]+', '', classes)}"
 
 
-def _is_product_href(href: str | None, raw: str, site: str) -> bool:
-    """Tell whether a link target may be a product page: same site, not a cart, login, page or image."""
+def _product_target(raw: str | None, base: str, site: str) -> str | None:
+    """Return a link's absolute target without fragment, or None unless it may be a product page.
+
+    A product page is on the same site and is not a cart, login, page of results or image.
+    """
+    text = raw or ""
+    # The `href` text is checked first because that is cheaper than resolving it.
+    if text.startswith("#") or _NON_PRODUCT_HREF.search(text):
+        return None
+    href = absolute_url(raw, base)
     if href is None or not same_site(href, site):
-        return False
-    return not (raw.startswith("#") or _NON_PRODUCT_HREF.search(raw))
+        return None
+    return _normalize_href(href)
 
 
 def _is_candidate_link(anchor: LexborNode, page: Page) -> bool:
@@ -158,15 +170,15 @@ def find_product_cards(page: Page, *, base: str, site: str, few_cards: bool = Fa
     # Listings link each product several times, so each target is resolved and checked once.
     targets: dict[str | None, str | None] = {}
     for anchor in body.css("a[href]"):
+        # The link's place is checked first, because resolving its target costs more.
+        if not _is_candidate_link(anchor, page):
+            continue
         raw = anchor.attributes.get("href")
         if raw in targets:
             target = targets[raw]
         else:
-            href = absolute_url(raw, base)
-            target = targets[raw] = (
-                _normalize_href(href) if href and _is_product_href(href, raw or "", site) else None
-            )
-        if target is not None and _is_candidate_link(anchor, page):
+            target = targets[raw] = _product_target(raw, base, site)
+        if target is not None:
             anchors.append((anchor, target))
     repeats = Counter(href for _, href in anchors)
     anchors = [(anchor, href) for anchor, href in anchors if repeats[href] <= MAX_LINKS_PER_PRODUCT]
@@ -294,18 +306,22 @@ def _link_of(node: LexborNode) -> LexborNode | None:
     return None
 
 
-def find_next_page(tree: LexborHTMLParser, *, base: str, page_url: str) -> str | None:
+_REL_NEXT_SELECTOR = SelectorList.parse("link[rel~=next i], a[rel~=next i]")
+_NEXT_CLASS_SELECTOR = SelectorList.parse("[class*=next i], [id*=next i]")
+
+
+def find_next_page(page: Page, *, base: str, page_url: str) -> str | None:
     """Return the absolute URL of the next page, or None on the last page or a page without pagination.
 
     Looks at `rel="next"` first, then links whose class contains "next", then
     links whose text or label is "Next" in one of many languages.
     """
-    for node in tree.css("link[rel~=next i], a[rel~=next i]"):
+    for node in page.select(_REL_NEXT_SELECTOR):
         url = absolute_url(node.attributes.get("href"), base)
         if url is not None and url != page_url:
             return url
 
-    for node in tree.css("[class*=next i], [id*=next i]"):
+    for node in page.select(_NEXT_CLASS_SELECTOR):
         if not _NEXT_CLASS.search(
             (node.attributes.get("class") or "") + " " + (node.attributes.get("id") or "")
         ):
@@ -329,7 +345,7 @@ def find_next_page(tree: LexborHTMLParser, *, base: str, page_url: str) -> str |
         if url is not None and url.split("#")[0] != page_url:
             return url
 
-    for link in tree.css("a[href]"):
+    for link in page.tree.css("a[href]"):
         label = clean_text(link.attributes.get("aria-label") or link.attributes.get("title"))
         text = clean_text(link.text(deep=True, separator=" "))
         if not any(value and _NEXT_WORDS.match(value) for value in (label, text)):
@@ -340,13 +356,13 @@ def find_next_page(tree: LexborHTMLParser, *, base: str, page_url: str) -> str |
     return None
 
 
-_PAGINATION_SELECTOR = (
+_PAGINATION_SELECTOR = SelectorList.parse(
     "link[rel~=next i], a[rel~=next i], link[rel~=prev i], a[rel~=prev i],"
     " [class*=pagination i], [class*=paginator i], [class*=pager i], [class*=page-numbers i]"
 )
 
 
-def has_pagination(tree: LexborHTMLParser) -> bool:
+def has_pagination(page: Page) -> bool:
     """Tell whether a page links to a previous or next page of its own, as a listing's pages do.
 
     Reviews and comments are paginated too, so this is evidence for a
@@ -355,7 +371,7 @@ def has_pagination(tree: LexborHTMLParser) -> bool:
     NOTE: a product's paginated reviews page that shows the product in a
     summary box therefore parses as a listing with that one product link.
     """
-    for node in tree.css(_PAGINATION_SELECTOR):
+    for node in page.select(_PAGINATION_SELECTOR):
         if node.tag in ("link", "a") or len(node.css("a[href]")) >= 2:
             return True
     return False

@@ -184,12 +184,12 @@ def _decide_kind(
     if by_structured_data is True:
         return _Kind(is_product=True, cards=[], next_page=None)
 
-    next_page = find_next_page(page.tree, base=base, page_url=url)
+    next_page = find_next_page(page, base=base, page_url=url)
     # One or two cards make a listing where the page shows it is one:
     # pagination, or a search or category URL. Elsewhere they may be a product
     # page's own buy box around a brand link, so they wait until the page is
     # known not to be a product page.
-    few_cards = next_page is not None or has_pagination(page.tree) or is_listing_url(url)
+    few_cards = next_page is not None or has_pagination(page) or is_listing_url(url)
     cards = find_product_cards(page, base=base, site=url, few_cards=few_cards)
     if by_structured_data is None:
         if looks_like_product_page(

@@ -8,6 +8,7 @@ crawler would have fetched the page from there.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from product_extractor.products import ParsedPage, parse_page
-from product_extractor.products.text import absolute_url
+from product_extractor.products.text import CaselessPattern, absolute_url
 from tests.peb_scoring import load_index, read_page
 
 pytestmark = pytest.mark.corpus
@@ -127,3 +128,29 @@ def test_autopager_page_kinds(corpus_dir: Path, autopager_rows: list[dict[str, A
     assert kinds_correct >= AUTOPAGER_KINDS_CORRECT_FLOOR
     products = confusion[("listing", "product")] + confusion[("other", "product")]
     assert products <= MAX_AUTOPAGER_PRODUCT_PAGES
+
+
+# Link targets and classes in mixed case, and non-ASCII text that only
+# `re.IGNORECASE` folds (long s, Kelvin sign).
+_CASELESS_CASES = [
+    "/Checkout/Step-1",
+    "/WishList?id=3",
+    "/products/desk-lamp",
+    "PRODUCT-CARD Add-To-Cart",
+    "product-card",
+    "/baſket",
+    "/\u212aontakt/cart",
+    "/Ärmel/SIGN-IN",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", _CASELESS_CASES)
+def test_caseless_pattern_matches_ignorecase(text: str) -> None:
+    pattern = re.compile(r"wish-?list|/cart\b|basket|checkout|sign-?in|add-?to-?cart|/k", re.IGNORECASE)
+    assert CaselessPattern(pattern).search(text) == (pattern.search(text) is not None)
+
+
+def test_caseless_pattern_rejects_upper_case() -> None:
+    with pytest.raises(ValueError, match="lower case"):
+        CaselessPattern(re.compile("Cart", re.IGNORECASE))
