@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from typing import Self
 
 import httpx2 as httpx
 from pydantic import SecretStr
 
+from product_extractor.brightdata.cost import CostMeter
 from product_extractor.brightdata.errors import (
     ApiTimeout,
     ApiUnreachable,
@@ -161,3 +164,43 @@ async def _read_prefix(response: httpx.Response, limit: int) -> bytes:
     except httpx.TransportError:
         pass  # an error or JSON body cut short still says what it can
     return b"".join(chunks)[:limit]
+
+
+class MeteredApiClient:
+    """One pooled HTTP client for a Bright Data API, and per-call views of it with their own cost meter."""
+
+    def __init__(
+        self,
+        *,
+        token: SecretStr,
+        base_url: str,
+        timeout_s: float,
+        max_connections: int,
+        meter: CostMeter | None,
+        transport: httpx.AsyncBaseTransport | None,
+    ) -> None:
+        self.meter = meter
+        self._client = make_client(
+            token=token,
+            base_url=base_url,
+            timeout_s=timeout_s,
+            max_connections=max_connections,
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def with_meter(self, meter: CostMeter | None) -> Self:
+        """Return a view that shares this client's connections but bills against `meter`.
+
+        One server keeps one client; each tool call gets a view with its own meter,
+        so a call's `max_cost_usd` caps that call only. Close only the original.
+        """
+        view = copy.copy(self)
+        view.meter = meter
+        view._start_call()
+        return view
+
+    def _start_call(self) -> None:
+        """Reset state that belongs to one call, on a new view; subclasses add theirs."""

@@ -17,7 +17,6 @@ once, so a deadline never loses a snapshot that Bright Data goes on to bill.
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -29,7 +28,13 @@ import anyio
 import httpx2 as httpx
 from pydantic import SecretStr, ValidationError
 
-from product_extractor.brightdata._http import make_client, read_error, read_error_parts, read_json, send
+from product_extractor.brightdata._http import (
+    MeteredApiClient,
+    read_error,
+    read_error_parts,
+    read_json,
+    send,
+)
 from product_extractor.brightdata.cost import CostMeter
 from product_extractor.brightdata.datasets import (
     Dataset,
@@ -115,7 +120,7 @@ class ScrapeResult:
         }
 
 
-class WebScraperClient:
+class WebScraperClient(MeteredApiClient):
     """Scrapes product URLs with Bright Data's product datasets over one pooled `httpx2.AsyncClient`.
 
     >>> client = WebScraperClient(ScraperConfig(token=SecretStr("...")))  # doctest: +SKIP
@@ -132,30 +137,17 @@ class WebScraperClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.config = config
-        self.meter = meter
-        self._client = make_client(
+        super().__init__(
             token=config.token,
             base_url=config.base_url,
             timeout_s=config.request_timeout_s,
             max_connections=config.max_connections,
+            meter=meter,
             transport=transport,
         )
 
     def __repr__(self) -> str:
         return f"WebScraperClient(base_url={self.config.base_url!r})"
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    def with_meter(self, meter: CostMeter | None) -> WebScraperClient:
-        """Return a view that shares this client's connections but bills against `meter`.
-
-        One server keeps one client; each tool call gets a view with its own meter,
-        so a call's `max_cost_usd` caps that call only. Close only the original.
-        """
-        view = copy.copy(self)
-        view.meter = meter
-        return view
 
     async def scrape(
         self, urls: Sequence[str], *, timeout_s: float, dataset: Dataset | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from dataclasses import dataclass
@@ -10,7 +9,7 @@ from dataclasses import dataclass
 import httpx2 as httpx
 from pydantic import SecretStr
 
-from product_extractor.brightdata._http import lower_headers, make_client, read_error, send
+from product_extractor.brightdata._http import MeteredApiClient, lower_headers, read_error, send
 from product_extractor.brightdata.cost import CostMeter
 from product_extractor.brightdata.errors import (
     BrightDataError,
@@ -55,7 +54,7 @@ class UnlockerConfig:
             raise ValueError(f"request_timeout_s={self.request_timeout_s} must be more than 0 seconds")
 
 
-class WebUnlockerFetcher:
+class WebUnlockerFetcher(MeteredApiClient):
     """A `Fetcher` that requests each page from the Web Unlocker over one pooled `httpx2.AsyncClient`.
 
     Bright Data bills a request once the unlocker delivers the target's response,
@@ -79,33 +78,22 @@ class WebUnlockerFetcher:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.config = config
-        self.meter = meter
         # Set on per-call views: an error that every later request of the call would hit too.
         self._stop: _CallStop | None = None
-        self._client = make_client(
+        super().__init__(
             token=config.token,
             base_url=config.base_url,
             timeout_s=config.request_timeout_s,
             max_connections=config.max_connections,
+            meter=meter,
             transport=transport,
         )
 
     def __repr__(self) -> str:
         return f"WebUnlockerFetcher(zone={self.config.zone!r}, base_url={self.config.base_url!r})"
 
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    def with_meter(self, meter: CostMeter | None) -> WebUnlockerFetcher:
-        """Return a view that shares this client's connections but bills against `meter`.
-
-        One server keeps one client; each tool call gets a view with its own meter,
-        so a call's `max_cost_usd` caps that call only. Close only the original.
-        """
-        view = copy.copy(self)
-        view.meter = meter
-        view._stop = _CallStop()
-        return view
+    def _start_call(self) -> None:
+        self._stop = _CallStop()
 
     async def fetch(self, url: str) -> Page:
         """Fetch `url` through the Web Unlocker and decode it as HTML.

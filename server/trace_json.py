@@ -2,7 +2,7 @@
 
 Traces must survive whatever a handler produces: MCP content blocks (with
 base64 payloads), pydantic models, dataclasses, decimals, dates, bytes,
-exceptions, sets, cycles and objects nobody planned for. Secrets are replaced
+exceptions, sets, cycles and objects of any other type. Secrets are replaced
 wherever they appear, in values and in keys.
 """
 

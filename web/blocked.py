@@ -6,13 +6,13 @@ import re
 
 from product_extractor.web.fetcher import FetchError, HTTPStatusError, Page
 
-# Statuses bot walls and rate limiters answer with: 403 (forbidden, the usual
-# WAF answer), 429 (too many requests) and 503 (Cloudflare and Akamai
+# Statuses that bot walls and rate limiters respond with: 403 (forbidden, the
+# usual WAF response), 429 (too many requests) and 503 (Cloudflare and Akamai
 # challenges, and overloaded origins).
 BLOCKED_STATUSES = frozenset({403, 429, 503})
 
-# A bot wall is a small page; a real product page that mentions "captcha" in a
-# login form is large, so only the first part of a short page is searched.
+# A bot wall is a small page, while a real product page that mentions "captcha"
+# in a login form is large. So only pages up to this size are searched for bot-wall text.
 MAX_BOT_WALL_CHARS = 60_000
 _BOT_WALL = re.compile(
     r"captcha|are you a (?:human|robot)|verify you are (?:a )?human|unusual traffic|"
