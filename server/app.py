@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -13,13 +15,22 @@ from typing import Annotated, Any
 import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError
 
 from product_extractor.products import Product
 from product_extractor.server.backends import Backends
+from product_extractor.server.jobs import (
+    DEFAULT_PAGE_SIZE,
+    JOB_URI_PREFIX,
+    MAX_PAGE_SIZE,
+    JobStore,
+    fit_products,
+    job_uri,
+    page_of,
+)
 from product_extractor.server.settings import Settings, load_settings
 from product_extractor.server.summary import progress_line, summarise
 from product_extractor.server.traces import CallTrace, TraceWriter
@@ -48,6 +59,7 @@ class ServerState:
     """State that lives as long as the server process: the settings, the backends' clients, the tracer."""
 
     settings: Settings
+    jobs: JobStore
     backends: Backends | None = None
     tracer: TraceWriter | None = None
 
@@ -59,7 +71,7 @@ class ServerState:
 def create_server(settings: Settings | None = None) -> MCPServer:
     """Build the MCP server with its one tool, `extract_products`."""
     settings = settings or load_settings()
-    state = ServerState(settings=settings)
+    state = ServerState(settings=settings, jobs=JobStore(ttl_s=settings.job_ttl_s))
     if settings.trace_dir is not None:
         state.tracer = TraceWriter(settings.trace_dir, secrets=state.secrets())
 
@@ -81,7 +93,34 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         lifespan=lifespan,
         tools=[_extract_tool(state)],
     )
+    _add_job_resource(server, state)
     return server
+
+
+def _add_job_resource(server: MCPServer, state: ServerState) -> None:
+    @server.resource(
+        JOB_URI_PREFIX + "{job_id}{?offset,limit}",
+        name="extract_products job",
+        description=(
+            "The whole result of an extract_products call, in pages of products: "
+            f"products://jobs/<job_id>?offset=0&limit={DEFAULT_PAGE_SIZE}. Kept for "
+            f"{state.settings.job_ttl_s:g} s after the call."
+        ),
+        mime_type="application/json",
+    )
+    def read_job(job_id: str, offset: int = 0, limit: int = DEFAULT_PAGE_SIZE) -> str:
+        result = state.jobs.get(job_id)
+        if result is None:
+            raise ResourceNotFoundError(
+                f"job {job_id!r} is unknown or expired (jobs are kept for {state.settings.job_ttl_s:g} s); "
+                "run extract_products again"
+            )
+        if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ResourceError(
+                f"offset must be 0 or more and limit 1 to {MAX_PAGE_SIZE} "
+                f"(got offset {offset}, limit {limit})"
+            )
+        return json.dumps(page_of(result, job_id, offset=offset, limit=limit), ensure_ascii=False)
 
 
 def _extract_tool(state: ServerState) -> Tool:
@@ -135,6 +174,7 @@ async def _run_extract(
 ) -> CallToolResult:
     """Validate the arguments, run the fan-out on the call's backend, and shape the MCP result."""
     arguments = _validate_arguments(ctx, parsed_arguments)
+    job_id = uuid.uuid4().hex[:16]
     if state.backends is None:
         raise ToolError("the server is shutting down; call extract_products again")
     backend = state.backends.for_call(arguments.backend, max_cost_usd=arguments.max_cost_usd)
@@ -161,13 +201,21 @@ async def _run_extract(
         backend=backend.name,
         options=state.settings.fan_out_options(),
         on_products=report,
-        job_id=str(ctx.request_id),
+        job_id=job_id,
     )
     if trace is not None:
         trace.result = result
+
+    # The whole result stays readable as a resource; the reply carries what fits the budget.
+    result.job_id = job_id
+    result.result_uri = job_uri(job_id)
+    whole = result.model_dump(mode="json")
+    state.jobs.put(job_id, whole)
+    reply, omitted = fit_products(whole, budget_bytes=state.settings.result_budget_bytes)
+    reply["products_omitted"] = omitted
     return CallToolResult(
-        content=[TextContent(type="text", text=summarise(result))],
-        structured_content=result.model_dump(mode="json"),
+        content=[TextContent(type="text", text=summarise(result, omitted=omitted))],
+        structured_content=reply,
     )
 
 

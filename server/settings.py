@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     brightdata_request_timeout_s: float = Field(
         default=90.0, gt=0, description="timeout of each Web Unlocker request, seconds"
     )
+    result_budget_bytes: int = Field(
+        default=100_000,
+        ge=1_000,
+        description="JSON bytes of products a result carries; the rest via a resource",
+    )
+    job_ttl_s: float = Field(default=3600.0, gt=0, description="seconds a finished job stays readable")
     trace_dir: Path | None = Field(
         default=None, description="folder for execution traces, one JSON line per tool call; unset is off"
     )

@@ -12,7 +12,7 @@ NAME_WIDTH = 60
 URL_WIDTH = 60
 
 
-def summarise(result: ExtractionResult) -> str:
+def summarise(result: ExtractionResult, *, omitted: int = 0) -> str:
     """Return a compact human summary of `result`; the structured content carries the data."""
     stats = result.stats
     lines = [
@@ -27,6 +27,11 @@ def summarise(result: ExtractionResult) -> str:
         )
     if stats.cost_cap_reached:
         lines.append("max_cost_usd stopped some URLs early; their entries say so.")
+    if omitted:
+        lines.append(
+            f"{_count(omitted, 'product')} left out of this result to keep it small; read every product "
+            f"from the resource {result.result_uri}?offset=0&limit=50"
+        )
     if result.duplicate_urls:
         lines.append(f"Fetched once, given more than once: {', '.join(result.duplicate_urls)}")
 

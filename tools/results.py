@@ -81,6 +81,14 @@ class ExtractionResult(BaseModel):
     url_results: list[UrlResult] = Field(description="one entry per distinct input URL, in input order")
     duplicate_urls: list[str] = Field(default_factory=list, description="input URLs given more than once")
     stats: ExtractionStats
+    job_id: str | None = Field(default=None, description="the call's job id")
+    products_omitted: int = Field(
+        default=0, description="products left out of this result to keep it small; read them from result_uri"
+    )
+    result_uri: str | None = Field(
+        default=None,
+        description="MCP resource with the whole result, readable in pages: <uri>?offset=0&limit=50",
+    )
 
 
 def product_record(product: Product, fields: list[str] | None) -> dict[str, Any]:

@@ -1,0 +1,79 @@
+"""Finished jobs kept in memory for a while, so an agent can page through a result too big to return whole."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+JOB_URI_PREFIX = "products://jobs/"
+DEFAULT_PAGE_SIZE = 50  # products per resource read when the reader gives no limit
+MAX_PAGE_SIZE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class StoredJob:
+    result: dict[str, Any]  # the whole structured result, JSON-ready
+    stored_at: float  # time.monotonic()
+
+
+class JobStore:
+    """Results of finished calls by job id, each kept for `ttl_s` seconds."""
+
+    def __init__(self, *, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._jobs: dict[str, StoredJob] = {}
+        self._lock = threading.Lock()
+
+    def put(self, job_id: str, result: dict[str, Any]) -> None:
+        with self._lock:
+            self._drop_expired()
+            self._jobs[job_id] = StoredJob(result=result, stored_at=time.monotonic())
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            self._drop_expired()
+            job = self._jobs.get(job_id)
+            return job.result if job is not None else None
+
+    def _drop_expired(self) -> None:
+        deadline = time.monotonic() - self.ttl_s
+        for job_id in [job_id for job_id, job in self._jobs.items() if job.stored_at < deadline]:
+            del self._jobs[job_id]
+
+
+def job_uri(job_id: str) -> str:
+    return JOB_URI_PREFIX + job_id
+
+
+def fit_products(result: dict[str, Any], *, budget_bytes: int) -> tuple[dict[str, Any], int]:
+    """Return a copy of `result` whose products fit in `budget_bytes` of JSON, and how many were left out.
+
+    Products are kept in order until the next one would pass the budget; the
+    rest of the result (url_results, stats) is small and always kept.
+    """
+    kept: list[dict[str, Any]] = []
+    size = len(json.dumps({key: value for key, value in result.items() if key != "products"}))
+    for record in result["products"]:
+        size += len(json.dumps(record, ensure_ascii=False)) + 2
+        if size > budget_bytes:
+            break
+        kept.append(record)
+    return {**result, "products": kept}, len(result["products"]) - len(kept)
+
+
+def page_of(result: dict[str, Any], job_id: str, *, offset: int, limit: int) -> dict[str, Any]:
+    """Return products `offset` to `offset + limit` of a stored result, with the job's totals."""
+    products = result["products"]
+    return {
+        "job_id": job_id,
+        "offset": offset,
+        "limit": limit,
+        "total_products": len(products),
+        "next_offset": offset + limit if offset + limit < len(products) else None,
+        "products": products[offset : offset + limit],
+        "url_results": result["url_results"],
+        "stats": result["stats"],
+    }

@@ -1,0 +1,96 @@
+"""Results sized for an agent: a byte budget on products, and the whole result as a paged resource."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+from mcp.types import TextContent, TextResourceContents
+
+from product_extractor.sandbox import SAMPLE_SHOP_DIR, RunningShop, running_shop
+from product_extractor.server.app import create_server
+from product_extractor.server.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def shop() -> Iterator[RunningShop]:
+    with running_shop(SAMPLE_SHOP_DIR) as running:
+        yield running
+
+
+def category_urls(shop: RunningShop) -> list[str]:
+    return [site["category_url"] for site in shop.index()["sites"] if site["category_url"]]
+
+
+async def read_page(client: Client, uri: str) -> dict[str, Any]:
+    contents = (await client.read_resource(uri)).contents
+    assert isinstance(contents[0], TextResourceContents)
+    page: dict[str, Any] = json.loads(contents[0].text)
+    return page
+
+
+async def test_small_result_fits_whole(shop: RunningShop) -> None:
+    async with Client(create_server(Settings())) as client:
+        result = await client.call_tool("extract_products", {"urls": category_urls(shop)})
+    assert result.structured_content is not None
+    assert result.structured_content["products_omitted"] == 0
+    assert len(result.structured_content["products"]) == result.structured_content["stats"]["products"]
+
+
+async def test_budget_leaves_out_products(shop: RunningShop) -> None:
+    async with Client(create_server(Settings(result_budget_bytes=5_000))) as client:
+        result = await client.call_tool("extract_products", {"urls": category_urls(shop)})
+    content = result.structured_content
+    assert content is not None
+    kept = len(content["products"])
+    assert 0 < kept < content["stats"]["products"]
+    assert content["products_omitted"] == content["stats"]["products"] - kept
+    assert len(json.dumps(content["products"])) <= 5_000
+    summary = "".join(block.text for block in result.content if isinstance(block, TextContent))
+    assert content["result_uri"] in summary
+
+
+async def test_resource_pages_cover_result(shop: RunningShop) -> None:
+    async with Client(create_server(Settings(result_budget_bytes=1_000))) as client:
+        result = await client.call_tool("extract_products", {"urls": category_urls(shop)})
+        assert result.structured_content is not None
+        uri = result.structured_content["result_uri"]
+        total = result.structured_content["stats"]["products"]
+
+        products: list[dict[str, Any]] = []
+        offset: int | None = 0
+        while offset is not None:
+            page = await read_page(client, f"{uri}?offset={offset}&limit=3")
+            assert page["total_products"] == total
+            products.extend(page["products"])
+            offset = page["next_offset"]
+
+    assert len(products) == total
+    assert len({record["source_url"] for record in products}) == total
+
+
+async def test_unknown_job_not_found() -> None:
+    async with Client(create_server(Settings())) as client:
+        with pytest.raises(MCPError, match="unknown or expired"):
+            await client.read_resource("products://jobs/0000000000000000")
+
+
+@pytest.mark.parametrize("query", ["?limit=0", "?limit=501", "?offset=-1"])
+async def test_bad_page_bounds_rejected(shop: RunningShop, query: str) -> None:
+    async with Client(create_server(Settings())) as client:
+        result = await client.call_tool("extract_products", {"urls": category_urls(shop)[:1]})
+        assert result.structured_content is not None
+        with pytest.raises(MCPError, match="limit 1 to 500"):
+            await client.read_resource(result.structured_content["result_uri"] + query)
+
+
+async def test_job_template_listed() -> None:
+    async with Client(create_server(Settings())) as client:
+        templates = (await client.list_resource_templates()).resource_templates
+    assert [template.uri_template for template in templates] == ["products://jobs/{job_id}{?offset,limit}"]
