@@ -99,6 +99,15 @@ def create_server(settings: Settings | None = None) -> MCPServer:
 
 def _add_job_resource(server: MCPServer, state: ServerState) -> None:
     @server.resource(
+        "products://jobs",
+        name="extract_products jobs",
+        description="The extract_products jobs this server still keeps, newest first, cancelled ones too.",
+        mime_type="application/json",
+    )
+    def list_jobs() -> str:
+        return json.dumps({"jobs": state.jobs.summaries()}, ensure_ascii=False)
+
+    @server.resource(
         JOB_URI_PREFIX + "{job_id}{?offset,limit}",
         name="extract_products job",
         description=(
@@ -193,6 +202,12 @@ async def _run_extract(
             message=progress_line(url, found, expected),
         )
 
+    def keep_cancelled(partial: ExtractionResult) -> None:
+        # The client cancelled the call; what it found stays readable from the job's resource.
+        partial.job_id = job_id
+        partial.result_uri = job_uri(job_id)
+        state.jobs.put(job_id, partial.model_dump(mode="json"))
+
     result = await extract_products(
         arguments,
         backend.fetcher,
@@ -201,6 +216,7 @@ async def _run_extract(
         backend=backend.name,
         options=state.settings.fan_out_options(),
         on_products=report,
+        on_cancelled=keep_cancelled,
         job_id=job_id,
     )
     if trace is not None:

@@ -38,6 +38,22 @@ class JobStore:
             job = self._jobs.get(job_id)
             return job.result if job is not None else None
 
+    def summaries(self) -> list[dict[str, Any]]:
+        """Return one line per kept job, newest first: id, status, URLs and product count."""
+        with self._lock:
+            self._drop_expired()
+            jobs = sorted(self._jobs.items(), key=lambda item: item[1].stored_at, reverse=True)
+        return [
+            {
+                "job_id": job_id,
+                "uri": job_uri(job_id),
+                "status": job.result.get("status", "complete"),
+                "urls": [entry["url"] for entry in job.result["url_results"]],
+                "products": len(job.result["products"]),
+            }
+            for job_id, job in jobs
+        ]
+
     def _drop_expired(self) -> None:
         deadline = time.monotonic() - self.ttl_s
         for job_id in [job_id for job_id, job in self._jobs.items() if job.stored_at < deadline]:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
@@ -14,6 +17,7 @@ from mcp.types import TextContent, TextResourceContents
 from product_extractor.sandbox import SAMPLE_SHOP_DIR, RunningShop, running_shop
 from product_extractor.server.app import create_server
 from product_extractor.server.settings import Settings
+from tests.shop_helpers import write_generated_shop
 
 pytestmark = pytest.mark.anyio
 
@@ -94,3 +98,32 @@ async def test_job_template_listed() -> None:
     async with Client(create_server(Settings())) as client:
         templates = (await client.list_resource_templates()).resource_templates
     assert [template.uri_template for template in templates] == ["products://jobs/{job_id}{?offset,limit}"]
+
+
+async def test_cancelled_job_stays_readable(tmp_path: Path) -> None:
+    host = "www.lamps.example"
+    write_generated_shop(tmp_path, host, products=6)
+    with running_shop(tmp_path) as slow_shop:
+        category = slow_shop.category_url(host)
+        # The first product page answers at once; the others hang until the shop stops.
+        slow_shop.set_fault(f"/{host}/lamps/", latency=30.0)
+        slow_shop.set_fault(f"/{host}/lamps/lamp-1", latency=0.0)
+
+        async with Client(create_server(Settings())) as client:
+            with anyio.move_on_after(1.5):
+                await client.call_tool("extract_products", {"urls": [category]})
+            started = time.monotonic()
+            jobs = (await read_page(client, "products://jobs"))["jobs"]
+            assert len(jobs) == 1
+            assert jobs[0]["status"] == "cancelled"
+            page = await read_page(client, jobs[0]["uri"])
+            await anyio.sleep(1.0)
+            requests_after_cancel = [
+                record for record in slow_shop.request_log() if record.start_monotonic > started
+            ]
+
+    assert [record["name"] for record in page["products"]] == ["Test lamp 1"]
+    entry = page["url_results"][0]
+    assert entry["status"] == "partial"
+    assert "cancelled by the client with 1 of 6 product pages done" in entry["error"]
+    assert requests_after_cancel == []

@@ -64,13 +64,15 @@ async def extract_products(
     backend: str = "direct",
     options: FanOutOptions | None = None,
     on_products: ProductsCallback | None = None,
+    on_cancelled: Callable[[ExtractionResult], None] | None = None,
     job_id: str | None = None,
 ) -> ExtractionResult:
     """Extract products from every URL in `arguments` concurrently and return the combined result.
 
     Pages come from `fetcher`; product URLs that `collector` covers come from its
     dataset instead. One URL failing or running out of time never costs another
-    URL its products.
+    URL its products. When the call is cancelled, `on_cancelled` receives the
+    products found so far before the cancellation goes on.
     """
     options = options or FanOutOptions()
     pricing = pricing or Pricing()
@@ -100,6 +102,15 @@ async def extract_products(
     except anyio.get_cancelled_exc_class():
         found = sum(len(job.products()) for job in jobs)
         logger.info("job %s: cancelled after %.2f s, products: %d", job_id, time.monotonic() - started, found)
+        if on_cancelled is not None:
+            now = time.monotonic()
+            for job in jobs:
+                job.mark_cancelled(now)
+            partial = _combine(
+                jobs, arguments, duplicates, pricing=pricing, backend=backend, wall_seconds=now - started
+            )
+            partial.status = "cancelled"
+            on_cancelled(partial)
         raise
 
     result = _combine(
@@ -138,6 +149,9 @@ class _UrlJob:
     requests: int = 0
     pages_parsed: int = 0
     seconds: float = 0.0
+    started: float = 0.0  # time.monotonic() when this URL began
+    finished: bool = False
+    cancelled: bool = False
     deadline: float = 0.0  # time.monotonic() when this URL's time is up
     backends_used: set[str] = field(default_factory=set)
     fallbacks: int = 0
@@ -147,7 +161,7 @@ class _UrlJob:
     snapshot_id: str | None = None
 
     async def run(self) -> None:
-        started = time.monotonic()
+        started = self.started = time.monotonic()
         self.deadline = started + self.arguments.timeout_s
         logger.info("job %s: start %s", self.job_id, self.url)
 
@@ -162,6 +176,7 @@ class _UrlJob:
                 self.error = f"internal error while extracting {self.url}: {type(error).__name__}: {error}"
         self.timed_out = deadline.cancelled_caught
         self.seconds = time.monotonic() - started
+        self.finished = True
 
         found = sum(product is not None for product in self.slots)
         if self.error or self.timed_out or self.failed_product_pages:
@@ -366,16 +381,25 @@ class _UrlJob:
     def products(self) -> list[Product]:
         return [product for product in self.slots if product is not None]
 
+    def mark_cancelled(self, now: float) -> None:
+        """Record that the client cancelled the call while this URL was still running."""
+        if not self.finished:
+            self.cancelled = True
+            self.seconds = now - self.started if self.started else 0.0
+
     def status(self) -> UrlStatus:
         found = len(self.products())
         if found == 0:
             return "failed"
-        if self.error or self.timed_out or self.failed_product_pages:
+        if self.error or self.timed_out or self.failed_product_pages or self.cancelled:
             return "partial"
         return "ok"
 
     def message(self) -> str | None:
         found = len(self.products())
+        if self.cancelled:
+            done = f" with {found} of {len(self.slots)} product pages done" if self.slots else ""
+            return f"{self.url} was cancelled by the client{done}"
         if self.timed_out:
             done = f" with {found} of {len(self.slots)} product pages done" if self.slots else ""
             return (

@@ -81,6 +81,9 @@ class ExtractionResult(BaseModel):
     url_results: list[UrlResult] = Field(description="one entry per distinct input URL, in input order")
     duplicate_urls: list[str] = Field(default_factory=list, description="input URLs given more than once")
     stats: ExtractionStats
+    status: Literal["complete", "cancelled"] = Field(
+        default="complete", description="cancelled: the client cancelled the call; the products found so far"
+    )
     job_id: str | None = Field(default=None, description="the call's job id")
     products_omitted: int = Field(
         default=0, description="products left out of this result to keep it small; read them from result_uri"
