@@ -20,7 +20,6 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError
 
-from product_extractor.products import Product
 from product_extractor.server.backends import Backends
 from product_extractor.server.jobs import (
     DEFAULT_PAGE_SIZE,
@@ -32,7 +31,8 @@ from product_extractor.server.jobs import (
     page_of,
 )
 from product_extractor.server.settings import Settings, load_settings
-from product_extractor.server.summary import progress_line, summarise
+from product_extractor.server.streaming import BatchStreamer
+from product_extractor.server.summary import summarise
 from product_extractor.server.traces import CallTrace, TraceWriter
 from product_extractor.tools.arguments import ExtractProductsArguments
 from product_extractor.tools.extract import extract_products
@@ -188,19 +188,12 @@ async def _run_extract(
         raise ToolError("the server is shutting down; call extract_products again")
     backend = state.backends.for_call(arguments.backend, max_cost_usd=arguments.max_cost_usd)
 
-    products_so_far = 0
-    expected_by_url: dict[str, int] = {}
-
-    async def report(url: str, products: list[Product], found: int, expected: int) -> None:
-        nonlocal products_so_far
-        products_so_far += len(products)
-        # The total grows as listings report how many products they link to.
-        expected_by_url[url] = expected
-        await ctx.report_progress(
-            products_so_far,
-            total=sum(expected_by_url.values()),
-            message=progress_line(url, found, expected),
-        )
+    streamer = BatchStreamer(
+        ctx,
+        batch_size=state.settings.batch_size,
+        interval_s=state.settings.batch_interval_ms / 1000,
+        fields=list(arguments.fields) if arguments.fields is not None else None,
+    )
 
     def keep_cancelled(partial: ExtractionResult) -> None:
         # The client cancelled the call; what it found stays readable from the job's resource.
@@ -208,17 +201,21 @@ async def _run_extract(
         partial.result_uri = job_uri(job_id)
         state.jobs.put(job_id, partial.model_dump(mode="json"))
 
-    result = await extract_products(
-        arguments,
-        backend.fetcher,
-        collector=backend.collector,
-        pricing=state.backends.pricing(),
-        backend=backend.name,
-        options=state.settings.fan_out_options(),
-        on_products=report,
-        on_cancelled=keep_cancelled,
-        job_id=job_id,
-    )
+    async with anyio.create_task_group() as group:
+        group.start_soon(streamer.send_periodically)
+        result = await extract_products(
+            arguments,
+            backend.fetcher,
+            collector=backend.collector,
+            pricing=state.backends.pricing(),
+            backend=backend.name,
+            options=state.settings.fan_out_options(),
+            on_products=streamer.add,
+            on_cancelled=keep_cancelled,
+            job_id=job_id,
+        )
+        group.cancel_scope.cancel()
+    await streamer.flush()
     if trace is not None:
         trace.result = result
 

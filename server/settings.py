@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     brightdata_request_timeout_s: float = Field(
         default=90.0, gt=0, description="timeout of each Web Unlocker request, seconds"
     )
+    batch_size: int = Field(default=10, ge=1, le=500, description="products per streamed batch")
+    batch_interval_ms: int = Field(
+        default=500, ge=10, description="milliseconds after which waiting products are sent anyway"
+    )
     result_budget_bytes: int = Field(
         default=100_000,
         ge=1_000,
