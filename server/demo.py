@@ -16,11 +16,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mcp import Client, StdioServerParameters
-from mcp.types import TextContent
+from mcp.client.session import IncomingMessage
+from mcp.types import ProgressNotification, TextContent
 from rich.console import Console
 from rich.table import Table
 
 from product_extractor.sandbox import SAMPLE_SHOP_DIR, LognormalLatency, running_brightdata, running_shop
+from product_extractor.server.streaming import BATCH_META_KEY
 
 CATEGORY_URLS = 3
 PRODUCTS_PER_CATEGORY = 10
@@ -145,10 +147,20 @@ async def _call_over_stdio(
     started = time.monotonic()
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        elapsed = time.monotonic() - started
-        console.print(f"  [dim]{elapsed:6.2f} s[/dim]  total {int(progress):3d}  {message}")
+        """Progress arrives through on_batch, with its records; a callback is needed only to ask for it."""
 
-    async with Client(server) as client:
+    async def on_batch(message: IncomingMessage) -> None:
+        if not isinstance(message, ProgressNotification):
+            return
+        params = message.params
+        batch = (params.meta or {}).get(BATCH_META_KEY, {}).get("products", [])
+        elapsed = time.monotonic() - started
+        console.print(
+            f"  [dim]{elapsed:6.2f} s[/dim]  batch of {len(batch):2d}, total {int(params.progress):3d}"
+            f"/{int(params.total or 0):3d}  {params.message}"
+        )
+
+    async with Client(server, message_handler=on_batch) as client:
         tools = await client.list_tools()
         console.print(f"Server lists tools: {', '.join(tool.name for tool in tools.tools)}")
         started = time.monotonic()

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,3 +39,45 @@ def corpus_dir() -> Path:
 def anyio_backend() -> str:
     """Run async tests on asyncio, the event loop the MCP SDK's stdio server uses."""
     return "asyncio"
+
+
+def server_environment() -> dict[str, str]:
+    """The environment a server subprocess runs with: this one, logging at INFO."""
+    return {**os.environ, "PRODUCT_EXTRACTOR_LOG_LEVEL": "INFO"}
+
+
+SERVE_HTTP = [sys.executable, "-m", "product_extractor.server", "serve", "--transport", "http"]
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log_path = tmp_path / "server.log"
+    # The log goes to a file because an unread pipe would fill up and stall the server.
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [*SERVE_HTTP, "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env=server_environment(),
+        )
+        try:
+            _wait_for_port(port, process, log_path)
+            yield f"http://127.0.0.1:{port}/mcp"
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the HTTP server exited early:\n{log_path.read_text()}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"the HTTP server did not listen on port {port} within 20 s")

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.types import TextContent
 
 from product_extractor.sandbox import SAMPLE_SHOP_DIR, RunningShop, running_shop
+from tests.conftest import server_environment
 
 pytestmark = pytest.mark.anyio
 
@@ -28,10 +26,6 @@ def shop() -> Iterator[RunningShop]:
 
 def category_urls(shop: RunningShop) -> list[str]:
     return [site["category_url"] for site in shop.index()["sites"] if site["category_url"]]
-
-
-def server_environment() -> dict[str, str]:
-    return {**os.environ, "PRODUCT_EXTRACTOR_LOG_LEVEL": "INFO"}
 
 
 async def test_stdio_server_extracts(shop: RunningShop) -> None:
@@ -88,43 +82,6 @@ def test_extract_command_rejects_bad_url() -> None:
     assert completed.returncode == 2
     assert "urls.0" in completed.stderr
     assert completed.stdout == ""
-
-
-SERVE_HTTP = [sys.executable, "-m", "product_extractor.server", "serve", "--transport", "http"]
-
-
-@pytest.fixture
-def http_server(tmp_path: Path) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log_path = tmp_path / "server.log"
-    # The log goes to a file because an unread pipe would fill up and stall the server.
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [*SERVE_HTTP, "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            env=server_environment(),
-        )
-        try:
-            _wait_for_port(port, process, log_path)
-            yield f"http://127.0.0.1:{port}/mcp"
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the HTTP server exited early:\n{log_path.read_text()}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"the HTTP server did not listen on port {port} within 20 s")
 
 
 async def test_http_server_extracts(shop: RunningShop, http_server: str) -> None:
