@@ -153,18 +153,19 @@ def _extract_tool(state: ServerState) -> Tool:
 
 def _make_extract_function(state: ServerState) -> Callable[..., Any]:
     async def extract_products_tool(ctx: Context, **parsed_arguments: Any) -> CallToolResult:
+        job_id = uuid.uuid4().hex[:16]
         if state.tracer is None:
-            return await _run_extract(state, ctx, parsed_arguments)
+            return await _run_extract(state, ctx, parsed_arguments, job_id)
 
         params = ctx.request_context.params or {}
         trace = CallTrace(
             tool="extract_products",
-            job_id=str(ctx.request_id),
+            job_id=job_id,
             arguments=params.get("arguments"),
             secrets=state.secrets(),
         )
         try:
-            reply = await _run_extract(state, ctx, parsed_arguments, trace)
+            reply = await _run_extract(state, ctx, parsed_arguments, job_id, trace)
         except anyio.get_cancelled_exc_class():
             state.tracer.write(trace.finish(outcome="cancelled"))
             raise
@@ -179,11 +180,14 @@ def _make_extract_function(state: ServerState) -> Callable[..., Any]:
 
 
 async def _run_extract(
-    state: ServerState, ctx: Context, parsed_arguments: dict[str, Any], trace: CallTrace | None = None
+    state: ServerState,
+    ctx: Context,
+    parsed_arguments: dict[str, Any],
+    job_id: str,
+    trace: CallTrace | None = None,
 ) -> CallToolResult:
     """Validate the arguments, run the fan-out on the call's backend, and shape the MCP result."""
     arguments = _validate_arguments(ctx, parsed_arguments)
-    job_id = uuid.uuid4().hex[:16]
     if state.backends is None:
         raise ToolError("the server is shutting down; call extract_products again")
     backend = state.backends.for_call(arguments.backend, max_cost_usd=arguments.max_cost_usd)

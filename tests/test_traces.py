@@ -37,7 +37,9 @@ async def test_each_call_writes_one_record(brightdata: RunningBrightData, tmp_pa
         brightdata_api_token=TOKEN, brightdata_api_url=brightdata.base_url, trace_dir=tmp_path
     )
     async with Client(create_server(settings)) as client:
-        await client.call_tool("extract_products", {"urls": ["https://www.sample-books.example/_category"]})
+        reply = await client.call_tool(
+            "extract_products", {"urls": ["https://www.sample-books.example/_category"]}
+        )
         await client.call_tool("extract_products", {"urls": ["ftp://shop.example/"]})
         await client.call_tool(
             "extract_products", {"urls": ["https://www.sample-books.example/_category"], "max_cost_usd": 0}
@@ -47,6 +49,9 @@ async def test_each_call_writes_one_record(brightdata: RunningBrightData, tmp_pa
     assert [record["outcome"] for record in records] == ["ok", "error", "ok"]
     first = records[0]
     assert first["tool"] == "extract_products"
+    assert first["result"]["products"] >= 1
+    assert reply.structured_content is not None
+    assert first["job_id"] == reply.structured_content["job_id"]
     assert first["arguments"] == {"urls": ["https://www.sample-books.example/_category"]}
     assert first["urls"][0]["status"] == "ok"
     assert first["urls"][0]["billed_requests"] == brightdata.billed_requests()
