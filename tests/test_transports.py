@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
@@ -93,16 +94,20 @@ async def test_http_server_extracts(shop: RunningShop, http_server: str) -> None
     assert [entry["status"] for entry in result.structured_content["url_results"]] == ["ok", "ok"]
 
 
-def test_demo_runs_on_sample_shop() -> None:
+def test_demo_runs_on_sample_shop(tmp_path: Path) -> None:
+    # The demo writes its traces under the working directory, so it runs in a scratch folder.
     completed = subprocess.run(
         [sys.executable, "-m", "product_extractor.server", "demo", "--pages", str(SAMPLE_SHOP_DIR)],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        cwd=tmp_path,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "4 ok, 0 partial, 0 failed" in completed.stdout
+    trace_file = next((tmp_path / "traces").glob("traces-*.jsonl"))
+    assert len(trace_file.read_text().splitlines()) == 2
 
 
 def test_stdout_carries_only_json_rpc(shop: RunningShop) -> None:
