@@ -12,7 +12,9 @@ One call scrapes up to 20 product URLs of one dataset:
 
 When the caller's deadline is shorter than that synchronous window, the client
 sends `POST /datasets/v3/trigger` instead. That call returns a `snapshot_id` at
-once, so a deadline never loses a snapshot that Bright Data goes on to bill.
+once, so a short deadline cannot lose a snapshot that Bright Data goes on to
+bill. A synchronous call whose connection drops can still lose one (see the
+NOTE in `_scrape_sync`).
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ class WebUnlockerFetcher(MeteredApiClient):
         # 407, 429, 502). After that the outer status is 200 and an `x-brd-error` header marks
         # a failure of the unlocker itself rather than a page from the target.
         # NOTE: an unlocker error inside a 200 is mapped by its `x-brd-status-code` (502 when
-        # absent) and counted as unbilled; the sandbox never sends one, so this path is untested.
+        # absent) and counted as unbilled. The sandbox never sends one, so this path is untested.
         unlocker_error = "x-brd-error" in headers or "x-luminati-error" in headers
         if response.status_code != 200 or unlocker_error:
             status = response.status_code

@@ -23,7 +23,7 @@ Availability = Literal[
     "MadeToOrder",
 ]
 
-# Which method found a record, most trusted first.
+# The method that found a record, most trusted first.
 ExtractionMethod = Literal[
     "json-ld",
     "microdata",

@@ -192,8 +192,8 @@ class UnlockerEndpoint:
 
     async def _fetch_target(self, url: str) -> _Target:
         original = _original_url(url, self.pages.sites.keys())
-        # A shop URL gets its links in shop form back, as a real unlocker returns a shop's
-        # page with that shop's own links; an original URL gets the original links.
+        # A real unlocker returns a shop's page with that shop's own links. So a shop URL gets
+        # its links back in shop form, and an original URL gets the original links.
         shop_base = _shop_base(url) if original != url else None
         parts = urlsplit(original)
         host = (parts.hostname or "").lower()

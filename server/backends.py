@@ -96,7 +96,7 @@ class Backends:
 
 @dataclass(frozen=True, slots=True)
 class CallBackend:
-    """What one tool call fetches with."""
+    """The fetcher and dataset collector that one tool call uses."""
 
     name: str
     fetcher: Fetcher

@@ -26,7 +26,7 @@ HOST = "www.lamps.example"
 
 @pytest.fixture
 def hanging_shop(tmp_path: Path) -> Iterator[RunningShop]:
-    """A shop whose first product page answers at once and whose other product pages hang."""
+    """A shop whose first product page responds at once and whose other product pages hang."""
     write_generated_shop(tmp_path / "shop", HOST, products=6)
     with running_shop(tmp_path / "shop") as shop:
         shop.set_fault(f"/{HOST}/lamps/", latency=30.0)

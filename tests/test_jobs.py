@@ -105,7 +105,7 @@ async def test_cancelled_job_stays_readable(tmp_path: Path) -> None:
     write_generated_shop(tmp_path, host, products=6)
     with running_shop(tmp_path) as slow_shop:
         category = slow_shop.category_url(host)
-        # The first product page answers at once; the others hang until the shop stops.
+        # The first product page responds at once; the others hang until the shop stops.
         slow_shop.set_fault(f"/{host}/lamps/", latency=30.0)
         slow_shop.set_fault(f"/{host}/lamps/lamp-1", latency=0.0)
 

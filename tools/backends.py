@@ -1,4 +1,4 @@
-"""What the fan-out needs from a backend beyond page fetching: dataset collection and pricing."""
+"""Backend parts the fan-out needs beyond page fetching: dataset collection and pricing."""
 
 from __future__ import annotations
 

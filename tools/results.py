@@ -96,7 +96,7 @@ class ExtractionResult(BaseModel):
 
 def product_record(product: Product, fields: list[str] | None) -> dict[str, Any]:
     """Return `product` as JSON-ready data, keeping only `fields` and the provenance fields when given."""
-    # Empty values cost the agent's context and say nothing, so they are left out.
+    # Empty values cost the agent's context and carry no information, so they are left out.
     record = {
         key: value
         for key, value in product.model_dump(mode="json", exclude_none=True).items()

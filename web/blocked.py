@@ -26,7 +26,7 @@ _TAGS = re.compile(r"<script\b.*?</script>|<style\b.*?</style>|<[^>]+>", re.IGNO
 
 
 def blocked_reason(page: Page) -> str | None:
-    """Return why `page` looks like a bot wall or an empty answer, or None for a real page."""
+    """Return why `page` looks like a bot wall or an empty response, or None for a real page."""
     if page.status in BLOCKED_STATUSES:
         return f"HTTP {page.status}"
     if len(page.text) > MAX_BOT_WALL_CHARS:

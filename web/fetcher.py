@@ -21,14 +21,14 @@ class Page:
     billed_requests: int = 0  # requests a paid backend charges for; 0 for direct fetching
     redirects: list[str] = field(default_factory=list)
     backend: str = "direct"  # what served the page: direct, or a paid backend such as brightdata-unlocker
-    fallback_reason: str | None = None  # why the direct answer was not used, when a fallback served the page
+    fallback_reason: str | None = None  # why a fallback served the page instead of the direct response
 
 
 class Fetcher(Protocol):
     """Anything that turns a URL into a `Page` or raises a `FetchError`."""
 
-    # What serves the first attempt at a page, as `Page.backend` names it; results report
-    # it for a URL that failed before any page came back.
+    # The backend of the first attempt at a page, named as `Page.backend` names it. Results
+    # report it for a URL that failed before any page came back.
     backend_name: str
 
     async def fetch(self, url: str) -> Page: ...
