@@ -36,6 +36,10 @@ DATASET_DEADLINE_MARGIN_S = 1.0
 # keep-alive connection could reach the server after its idle timeout had closed it.
 PARSE_THREADS = 2
 
+# Product pages of one listing that may be fetched and waiting for a parse worker, per slot
+# of the listing's request limiter.
+HELD_PAGES_PER_REQUEST_SLOT = 2
+
 # Called with (input URL, products just found, products found so far for that URL, products expected).
 ProductsCallback = Callable[[str, list[Product], int, int], Awaitable[None]]
 
@@ -226,6 +230,7 @@ class _UrlJob:
             else self.options.small_listing_concurrency
         )
         limiter = anyio.CapacityLimiter(concurrency)
+        held = anyio.CapacityLimiter(concurrency * HELD_PAGES_PER_REQUEST_SLOT)
         covered = {
             link: position
             for position, link in enumerate(links, start=1)
@@ -236,7 +241,7 @@ class _UrlJob:
                 group.start_soon(self._collect_listed_products, covered)
             for position, link in enumerate(links, start=1):
                 if link not in covered:
-                    group.start_soon(self._extract_listed_product, link, position, limiter)
+                    group.start_soon(self._extract_listed_product, link, position, limiter, held)
 
         if self.failed_product_pages == len(links):
             self.error = f"every product page of {self.url} failed; first error: {self.first_product_error}"
@@ -267,10 +272,15 @@ class _UrlJob:
 
         return links[:wanted]
 
-    async def _extract_listed_product(self, link: str, position: int, limiter: anyio.CapacityLimiter) -> None:
-        async with limiter:
+    async def _extract_listed_product(
+        self, link: str, position: int, limiter: anyio.CapacityLimiter, held: anyio.CapacityLimiter
+    ) -> None:
+        # `limiter` bounds the requests in flight to the shop and is released once the page
+        # is read, so parsing never holds back the next request. `held` bounds the pages
+        # fetched and not yet parsed, so a parse backlog cannot pile up every page in memory.
+        async with held:
             try:
-                parsed = await self._fetch_and_parse(link)
+                parsed = await self._fetch_and_parse(link, fetch_limiter=limiter)
             except FetchError as error:
                 self._product_page_failed(str(error))
                 return
@@ -347,7 +357,17 @@ class _UrlJob:
         found = sum(product is not None for product in self.slots)
         await self.on_products(self.url, products, found, len(self.slots))
 
-    async def _fetch_and_parse(self, url: str) -> ParsedPage:
+    async def _fetch_and_parse(
+        self, url: str, *, fetch_limiter: anyio.CapacityLimiter | None = None
+    ) -> ParsedPage:
+        if fetch_limiter is None:
+            page = await self._fetch(url)
+        else:
+            async with fetch_limiter:
+                page = await self._fetch(url)
+        return await self._parse(page)
+
+    async def _fetch(self, url: str) -> Page:
         # The first request counts as soon as it starts, so a URL cut off by its deadline still
         # reports the request it made. Redirects are added once the fetch ends.
         self.requests += 1
@@ -364,7 +384,9 @@ class _UrlJob:
         self.backends_used.add(page.backend)
         if page.fallback_reason is not None:
             self.fallbacks += 1
+        return page
 
+    async def _parse(self, page: Page) -> ParsedPage:
         # Parsing a large page takes tens of milliseconds; a worker thread or process keeps
         # the other URLs' requests moving meanwhile.
         if self.options.parse_processes:
