@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAYERS := server tools web products sandbox brightdata
 
-.PHONY: demo test lint typecheck pytest serve bench clean
+.PHONY: demo test lint typecheck pytest serve bench soak clean
 
 # pip's and setuptools' chatter goes to a log, shown only when the install fails.
 $(STAMP): pyproject.toml
@@ -47,6 +47,10 @@ pytest: $(STAMP)
 # Not a test: prints measured figures and rewrites docs/benchmarks.md and docs/benchmark-timeline.png.
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/parallel.py
+
+# Not a test: 200 calls through one server process with faults on, printing its memory and descriptors.
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py
 
 serve: $(STAMP)
 	$(BIN)/product-extractor serve
