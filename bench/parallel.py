@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from critical_path import UrlPath, url_paths  # noqa: E402
 from mcp import Client  # noqa: E402
-from report import Figures, write_report, write_timeline  # noqa: E402
+from report import Figures, cpu_floor, write_report, write_timeline  # noqa: E402
 from workload import Scenario, build_saved_pages  # noqa: E402
 
 from product_extractor.server.app import create_server  # noqa: E402
@@ -56,12 +56,19 @@ class Run:
 
     wall_seconds: float
     cpu_seconds: float
+    sandbox_cpu_seconds: float
     product_pages: int
     billed_requests: int
     tool_billed_requests: int
     call_started: float  # time.monotonic(), which on Linux is the same clock in the sandbox process
     log: list[dict[str, Any]] = field(default_factory=list)
     paths: list[UrlPath] = field(default_factory=list)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """Return the user and system CPU seconds a live process has used so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def children_cpu_seconds(*, exclude: set[int]) -> float:
@@ -171,12 +178,14 @@ async def measure(sandbox: Sandbox, scenario: Scenario, *, one_call: bool, parse
     billed_before = sandbox.billed_requests()
     async with Client(create_server(settings)) as client:
         cpu_started = time.process_time() + children_cpu_seconds(exclude={sandbox.pid})
+        sandbox_cpu_started = process_cpu_seconds(sandbox.pid)
         call_started = time.monotonic()
         results = [
             await client.call_tool("extract_products", {"urls": batch, **arguments}) for batch in batches
         ]
         wall_seconds = time.monotonic() - call_started
         cpu_seconds = time.process_time() + children_cpu_seconds(exclude={sandbox.pid}) - cpu_started
+        sandbox_cpu_seconds = process_cpu_seconds(sandbox.pid) - sandbox_cpu_started
 
     stats = [_structured(result)["stats"] for result in results]
     product_pages = sum(entry["pages_parsed"] for entry in stats) - len(urls)
@@ -185,6 +194,7 @@ async def measure(sandbox: Sandbox, scenario: Scenario, *, one_call: bool, parse
     return Run(
         wall_seconds=wall_seconds,
         cpu_seconds=cpu_seconds,
+        sandbox_cpu_seconds=sandbox_cpu_seconds,
         product_pages=product_pages,
         billed_requests=sandbox.billed_requests() - billed_before,
         tool_billed_requests=sum(entry["billed_requests"] for entry in stats),
@@ -224,6 +234,7 @@ def summarise_runs(scenario: Scenario, way: str, runs: list[Run]) -> Figures:
         billed_requests=[run.billed_requests for run in runs],
         tool_billed_requests=[run.tool_billed_requests for run in runs],
         cpu_seconds=statistics.median(run.cpu_seconds for run in runs),
+        sandbox_cpu_seconds=statistics.median(run.sandbox_cpu_seconds for run in runs),
         cpu_per_product_page=statistics.median(run.cpu_seconds / run.product_pages for run in runs),
         product_pages=runs[0].product_pages,
     )
@@ -233,7 +244,7 @@ def print_table(rows: list[tuple[Figures, Figures]]) -> list[str]:
     """Print the figures and return the FAIL lines."""
     header = (
         f"{'scenario':<18}{'way':<16}{'wall s':>8}{'bound s':>9}{'wall/bound':>11}"
-        f"{'speed-up':>10}{'expected':>10}{'billed':>8}{'CPU s':>8}{'CPU ms/page':>12}"
+        f"{'speed-up':>10}{'expected':>10}{'billed':>8}{'CPU s':>8}{'CPU ms/page':>12}{'floor s':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -250,7 +261,7 @@ def print_table(rows: list[tuple[Figures, Figures]]) -> list[str]:
                 f"{label:<18}{way:<16}{figures.wall_seconds:>8.2f}{figures.bound_seconds:>9.2f}"
                 f"{figures.wall_over_bound:>11.3f}{shown_speedup:>10}{shown_expected:>10}"
                 f"{figures.billed_requests[0]:>8}{figures.cpu_seconds:>8.2f}"
-                f"{figures.cpu_per_product_page * 1000:>12.1f}"
+                f"{figures.cpu_per_product_page * 1000:>12.1f}{cpu_floor(figures):>9.2f}"
             )
         billed = {*sequential.billed_requests, *parallel.billed_requests}
         billed |= {*sequential.tool_billed_requests, *parallel.tool_billed_requests}

@@ -2,9 +2,9 @@
 
 Run from the repository root: `make soak`, or `.venv/bin/python bench/soak.py [--calls 200]
 [--every 20]`. This is not a test. It starts the sandbox shop and the sandbox Bright Data on
-127.0.0.1 with fault injection, launches `product-extractor serve` once, and makes the calls
-through the MCP SDK's stdio client: direct, brightdata and auto backends in turn, URLs that
-fail, calls the client cancels, and calls served from the page cache. Every `--every` calls
+127.0.0.1 with fault injection and launches `product-extractor serve` once. The calls go
+through the MCP SDK's stdio client and rotate through the direct, brightdata and auto
+backends, URLs that fail, calls the client cancels, and calls served from the page cache. Every `--every` calls
 it prints the server process's resident memory and open file descriptors. At the end it
 checks that the server still lists its tool and extracts a page.
 """
