@@ -9,6 +9,7 @@ URL scheme (the base URL is whatever host and port the server is reached on):
 | any other path | 404 with a short HTML body |
 | `/_index` | JSON: every site's category, product, listing and other page URLs on the sandbox |
 | `/_log` | JSON: the request log; `DELETE /_log` clears it |
+| `/robots.txt` | one robots.txt for all the sites; allows everything until `set_robots_txt` changes it |
 | `/` | an HTML list of the sites, for a person browsing |
 
 Latency and injected errors apply to the `/<host>/...` paths only.
@@ -48,6 +49,8 @@ logger = logging.getLogger(__name__)
 # run up to about 1 MB, so this bounds the cache near 64 MB.
 _REWRITTEN_CACHE_SIZE = 64
 
+ALLOW_ALL_ROBOTS_TXT = "User-agent: *\nDisallow:\n"
+
 
 class ShopApp:
     """The ASGI app of the sandbox shop; `faults` and `log` may be changed and read from other threads."""
@@ -59,12 +62,15 @@ class ShopApp:
         faults: FaultPlan | None = None,
         page_size: int = 0,
         log: RequestLog[RequestRecord] | None = None,
+        robots_txt: str = ALLOW_ALL_ROBOTS_TXT,
     ) -> None:
         if page_size < 0:
             raise ValueError(f"page size {page_size} is invalid; use 0 (one page) or a positive number")
         self.pages = pages
         self.faults = faults or FaultPlan()
         self.page_size = page_size
+        # One pair, swapped whole, so a request never gets the body of one setting with the status of another.
+        self._robots_txt: tuple[str, int] = (robots_txt, 200)
         self.log: RequestLog[RequestRecord] = log or RequestLog()
         self._rewritten: OrderedDict[tuple[str, str], tuple[bytes, str | None]] = OrderedDict()
         self._delays = InjectedDelays()
@@ -73,12 +79,19 @@ class ShopApp:
             Route("/", self._home),
             Route("/_index", self._index),
             Route("/_log", self._request_log, methods=["GET", "DELETE"]),
+            Route("/robots.txt", self._robots),
             Route("/{site_path:path}", self._site_path),
         ]
         self._asgi = RequestLogMiddleware(Starlette(routes=routes), self.log, shop_request_record)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)
+
+    def set_robots_txt(self, body: str, *, status: int = 200) -> None:
+        """Serve `body` as /robots.txt with `status`; a 4xx or 5xx status sends a short error page instead."""
+        if not 200 <= status <= 599:
+            raise ValueError(f"robots.txt status {status} is invalid; use an HTTP status from 200 to 599")
+        self._robots_txt = (body, status)
 
     def stop_waiting(self) -> None:
         """End every injected delay now and skip later ones; call from the server's event loop."""
@@ -120,6 +133,12 @@ class ShopApp:
             self.log.clear()
             return JSONResponse({"cleared": cleared})
         return JSONResponse({"requests": [record.to_json() for record in self.log.records()]})
+
+    async def _robots(self, _request: Request) -> Response:
+        body, status = self._robots_txt
+        if status >= 400:
+            return _html_status(status, "robots.txt status set by the sandbox shop.")
+        return Response(body, status_code=status, media_type="text/plain; charset=utf-8")
 
     async def _home(self, request: Request) -> Response:
         base_url = _base_url(request)
