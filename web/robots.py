@@ -364,7 +364,7 @@ class RobotsTxtCache:
             try:
                 response = await self._get(current)
             except UnsafeURL as error:
-                return self._unavailable(robots_url, f"its redirect was rejected: {error}")
+                return self._unavailable(robots_url, str(error))
             except FetchError as error:
                 error_class = FetchTimeout if isinstance(error, FetchTimeout) else ConnectFailed
                 return self._unreachable(robots_url, str(error), error_class)
