@@ -203,6 +203,8 @@ class DirectFetcher:
             if 200 <= response.status_code < 300:
                 cap = min(ROBOTS_MAX_BYTES, self.limits.max_bytes)
                 body = await read_body_prefix(url, response, max_bytes=cap)
+                if len(body) >= cap:
+                    body = body[: body.rfind(b"\n") + 1]  # a line cut off at the cap is dropped whole
             else:
                 body = b""
         finally:
