@@ -193,6 +193,8 @@ class DirectFetcher:
 
     async def _get_robots_txt(self, url: str) -> RobotsResponse:
         """Send one GET for a robots.txt through the same URL-safety checks and size cap as a page."""
+        # NOTE: robots.txt requests are not counted in any URL's `requests`, because one fetch
+        # serves every URL of its origin until the robots.txt TTL ends.
         reason = self.policy.url_rejection(url)
         if reason is not None:
             raise unsafe_url_error(url, reason)
