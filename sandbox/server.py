@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from product_extractor.sandbox.body_faults import BodyFault
 from product_extractor.sandbox.category import CATEGORY_PATH
 from product_extractor.sandbox.faults import Fault, FaultPlan, Latency
 from product_extractor.sandbox.links import sandbox_url
@@ -54,8 +55,10 @@ class RunningShop:
         latency: float | tuple[float, float] | None = None,
         status: int | None = None,
         error_rate: float | None = None,
+        body: BodyFault | None = None,
     ) -> None:
-        """Change latency (seconds, or a low-high range), status or error rate under a host or path prefix.
+        """Change latency (seconds, or a low-high range), status, error rate or a broken response
+        (`body`, one of sandbox/body_faults.py's faults) under a host or path prefix.
 
         `target` is a host (`www.sample-books.example`) or a path starting with
         `/`. A latency longer than the client's timeout simulates a timeout. The
@@ -65,6 +68,7 @@ class RunningShop:
             latency=None if latency is None else Latency.coerce(latency),
             status=status,
             error_rate=error_rate,
+            body=body,
         )
         self.app.faults.set_fault(target, fault)
 
