@@ -13,6 +13,7 @@ from product_extractor.sandbox.brightdata_server import build_brightdata_app, se
 from product_extractor.sandbox.faults import Latency, LognormalLatency
 from product_extractor.sandbox.saved_pages import SAMPLE_SHOP_DIR, SavedPagesError
 from product_extractor.sandbox.server import serve_shop
+from product_extractor.sandbox.shop import ALLOW_ALL_ROBOTS_TXT
 from product_extractor.sandbox.unlocker_faults import UNLOCK_ERROR_MESSAGES, RateLimit
 
 # The token the brightdata subcommand accepts when neither --token nor
@@ -50,8 +51,16 @@ def shop(
     page_size: Annotated[
         int, typer.Option(help="Product cards per generated category page; 0 puts all on one page.")
     ] = 0,
+    robots_txt: Annotated[
+        Path | None,
+        typer.Option(help="File to serve as /robots.txt for all sites; default allows every page."),
+    ] = None,
 ) -> None:
-    """Serve a saved-pages folder as a shop. The first stdout line is the base URL; logs go to stderr."""
+    """Serve a saved-pages folder as a shop. The first stdout line is the base URL; logs go to stderr.
+
+    Direct fetching rejects 127.0.0.1 by default, so a server or `product-extractor extract`
+    that fetches from this shop needs PRODUCT_EXTRACTOR_ALLOW_HOSTS=127.0.0.1.
+    """
     _log_to_stderr()
 
     try:
@@ -62,7 +71,17 @@ def shop(
         raise typer.BadParameter(f"{error_rate} is not a share between 0 and 1", param_hint="--error-rate")
     if page_size < 0:
         raise typer.BadParameter(f"{page_size} is negative; use 0 for one page", param_hint="--page-size")
+    robots_text = ALLOW_ALL_ROBOTS_TXT
+    if robots_txt is not None:
+        try:
+            robots_text = robots_txt.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            message = f"{robots_txt} could not be read: {error}"
+            raise typer.BadParameter(message, param_hint="--robots-txt") from None
 
+    logging.getLogger(__name__).info(
+        "direct fetching rejects %s unless it is allowed: set PRODUCT_EXTRACTOR_ALLOW_HOSTS=%s", host, host
+    )
     try:
         serve_shop(
             pages,
@@ -72,6 +91,7 @@ def shop(
             seed=seed,
             error_rate=error_rate,
             page_size=page_size,
+            robots_txt=robots_text,
             on_ready=_print_base_url,
         )
     except (SavedPagesError, OSError) as error:

@@ -8,6 +8,8 @@ import threading
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from product_extractor.sandbox.body_faults import BodyFault
+
 
 @dataclass(frozen=True, slots=True)
 class Latency:
@@ -86,6 +88,7 @@ class Fault:
     latency: Latency | None = None
     status: int | None = None  # respond to every request with this status, after the latency
     error_rate: float | None = None  # share of requests that get a 500 response, drawn per request
+    body: BodyFault | None = None  # serve this broken response in place of the page (sandbox/body_faults.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,7 @@ class FaultDecision:
     delay: float
     status: int | None
     reason: str | None  # why the status was injected, for the X-Sandbox-Fault header
+    body: BodyFault | None = None  # a broken response to serve in place of the page
 
 
 class FaultPlan:
@@ -135,6 +139,8 @@ class FaultPlan:
 
             if fault and fault.status is not None:
                 return FaultDecision(delay, fault.status, "status")
+            if fault and fault.body is not None:
+                return FaultDecision(delay, None, fault.body, body=fault.body)
             if error_rate > 0 and self._error_random.random() < error_rate:
                 return FaultDecision(delay, 500, "error-rate")
             return FaultDecision(delay, None, None)

@@ -17,7 +17,7 @@ class RequestRecord:
 
     method: str
     path: str  # path and query string as requested, percent-encoding kept
-    host: str | None  # the saved site the path belongs to; None for /, /_index and /_log
+    host: str | None  # the saved site the path belongs to; None for /, /_index, /_log and /robots.txt
     status: int
     start_monotonic: float  # seconds, time.monotonic()
     end_monotonic: float
@@ -134,9 +134,12 @@ def shop_request_record(scope: Scope, status: int, timing: RequestTiming) -> Req
 
 
 def site_host_of(path: str) -> str | None:
-    """Return the site host a sandbox path is under: its first segment, unless that starts with _."""
+    """Return the site host a sandbox path is under: its first segment, unless that starts with _.
+
+    /robots.txt belongs to the whole shop, not to a site.
+    """
     first = path.lstrip("/").split("/", 1)[0]
-    if not first or first.startswith("_"):
+    if not first or first.startswith("_") or path == "/robots.txt":
         return None
     return first.lower()
 

@@ -8,13 +8,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from product_extractor.sandbox.body_faults import BodyFault
 from product_extractor.sandbox.category import CATEGORY_PATH
 from product_extractor.sandbox.faults import Fault, FaultPlan, Latency
 from product_extractor.sandbox.links import sandbox_url
 from product_extractor.sandbox.request_log import RequestRecord
 from product_extractor.sandbox.saved_pages import SAMPLE_SHOP_DIR, SavedPages, load_saved_pages
 from product_extractor.sandbox.serving import serve_in_foreground, serve_in_thread
-from product_extractor.sandbox.shop import ShopApp
+from product_extractor.sandbox.shop import ALLOW_ALL_ROBOTS_TXT, ShopApp
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +55,10 @@ class RunningShop:
         latency: float | tuple[float, float] | None = None,
         status: int | None = None,
         error_rate: float | None = None,
+        body: BodyFault | None = None,
     ) -> None:
-        """Change latency (seconds, or a low-high range), status or error rate under a host or path prefix.
+        """Change latency (seconds, or a low-high range), status, error rate or a broken response
+        (`body`, one of sandbox/body_faults.py's faults) under a host or path prefix.
 
         `target` is a host (`www.sample-books.example`) or a path starting with
         `/`. A latency longer than the client's timeout simulates a timeout. The
@@ -65,12 +68,21 @@ class RunningShop:
             latency=None if latency is None else Latency.coerce(latency),
             status=status,
             error_rate=error_rate,
+            body=body,
         )
         self.app.faults.set_fault(target, fault)
 
     def clear_faults(self, target: str | None = None) -> None:
         """Remove the fault for `target`, or every fault."""
         self.app.faults.clear_faults(target)
+
+    def set_robots_txt(self, body: str, *, status: int = 200) -> None:
+        """Serve `body` as the shop's one /robots.txt, with `status`; rules name sandbox paths.
+
+        All sites share the host, so a rule for one site names its path prefix,
+        as in `Disallow: /www.sample-books.example/search`.
+        """
+        self.app.set_robots_txt(body, status=status)
 
 
 @contextmanager
@@ -82,6 +94,7 @@ def running_shop(
     error_rate: float = 0.0,
     page_size: int = 0,
     host: str = "127.0.0.1",
+    robots_txt: str = ALLOW_ALL_ROBOTS_TXT,
 ) -> Iterator[RunningShop]:
     """Serve `pages_dir` on a free port of `host` in a background thread until the block ends.
 
@@ -90,7 +103,7 @@ def running_shop(
     200
     """
     faults = FaultPlan(latency=Latency.coerce(latency), error_rate=error_rate, seed=seed)
-    app = ShopApp(load_saved_pages(pages_dir), faults=faults, page_size=page_size)
+    app = ShopApp(load_saved_pages(pages_dir), faults=faults, page_size=page_size, robots_txt=robots_txt)
     with serve_in_thread(app, host=host, name="sandbox shop") as base_url:
         logger.info("sandbox shop serving %s on %s", pages_dir, base_url)
         yield RunningShop(app, base_url)
@@ -105,9 +118,10 @@ def serve_shop(
     seed: int = 1,
     error_rate: float = 0.0,
     page_size: int = 0,
+    robots_txt: str = ALLOW_ALL_ROBOTS_TXT,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve `pages_dir` in the foreground until SIGINT or SIGTERM; call `on_ready(base_url)` once bound."""
     faults = FaultPlan(latency=latency, error_rate=error_rate, seed=seed)
-    app = ShopApp(load_saved_pages(pages_dir), faults=faults, page_size=page_size)
+    app = ShopApp(load_saved_pages(pages_dir), faults=faults, page_size=page_size, robots_txt=robots_txt)
     serve_in_foreground(app, host=host, port=port, on_ready=on_ready)

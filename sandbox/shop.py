@@ -9,9 +9,11 @@ URL scheme (the base URL is whatever host and port the server is reached on):
 | any other path | 404 with a short HTML body |
 | `/_index` | JSON: every site's category, product, listing and other page URLs on the sandbox |
 | `/_log` | JSON: the request log; `DELETE /_log` clears it |
+| `/robots.txt` | one robots.txt for all the sites; allows everything until `set_robots_txt` changes it |
 | `/` | an HTML list of the sites, for a person browsing |
 
-Latency and injected errors apply to the `/<host>/...` paths only.
+Latency, injected errors and broken responses (sandbox/body_faults.py) apply to the
+`/<host>/...` paths only.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from product_extractor.sandbox.body_faults import BodyFault, body_fault_response
 from product_extractor.sandbox.category import CATEGORY_PATH, category_page_count, render_category_page
 from product_extractor.sandbox.faults import FaultPlan
 from product_extractor.sandbox.links import rewrite_links, sandbox_url
@@ -48,6 +51,8 @@ logger = logging.getLogger(__name__)
 # run up to about 1 MB, so this bounds the cache near 64 MB.
 _REWRITTEN_CACHE_SIZE = 64
 
+ALLOW_ALL_ROBOTS_TXT = "User-agent: *\nDisallow:\n"
+
 
 class ShopApp:
     """The ASGI app of the sandbox shop; `faults` and `log` may be changed and read from other threads."""
@@ -59,12 +64,15 @@ class ShopApp:
         faults: FaultPlan | None = None,
         page_size: int = 0,
         log: RequestLog[RequestRecord] | None = None,
+        robots_txt: str = ALLOW_ALL_ROBOTS_TXT,
     ) -> None:
         if page_size < 0:
             raise ValueError(f"page size {page_size} is invalid; use 0 (one page) or a positive number")
         self.pages = pages
         self.faults = faults or FaultPlan()
         self.page_size = page_size
+        # One pair, swapped whole, so a request never gets the body of one setting with the status of another.
+        self._robots_txt: tuple[str, int] = (robots_txt, 200)
         self.log: RequestLog[RequestRecord] = log or RequestLog()
         self._rewritten: OrderedDict[tuple[str, str], tuple[bytes, str | None]] = OrderedDict()
         self._delays = InjectedDelays()
@@ -73,12 +81,19 @@ class ShopApp:
             Route("/", self._home),
             Route("/_index", self._index),
             Route("/_log", self._request_log, methods=["GET", "DELETE"]),
+            Route("/robots.txt", self._robots),
             Route("/{site_path:path}", self._site_path),
         ]
         self._asgi = RequestLogMiddleware(Starlette(routes=routes), self.log, shop_request_record)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)
+
+    def set_robots_txt(self, body: str, *, status: int = 200) -> None:
+        """Serve `body` as /robots.txt with `status`; a 4xx or 5xx status sends a short error page instead."""
+        if not 200 <= status <= 599:
+            raise ValueError(f"robots.txt status {status} is invalid; use an HTTP status from 200 to 599")
+        self._robots_txt = (body, status)
 
     def stop_waiting(self) -> None:
         """End every injected delay now and skip later ones; call from the server's event loop."""
@@ -121,6 +136,12 @@ class ShopApp:
             return JSONResponse({"cleared": cleared})
         return JSONResponse({"requests": [record.to_json() for record in self.log.records()]})
 
+    async def _robots(self, _request: Request) -> Response:
+        body, status = self._robots_txt
+        if status >= 400:
+            return _html_status(status, "robots.txt status set by the sandbox shop.")
+        return Response(body, status_code=status, media_type="text/plain; charset=utf-8")
+
     async def _home(self, request: Request) -> Response:
         base_url = _base_url(request)
         items = []
@@ -141,6 +162,8 @@ class ShopApp:
             response = _html_status(decision.status, "Injected by the sandbox shop.")
             response.headers["X-Sandbox-Fault"] = decision.reason or "status"
             return response
+        if decision.body is not None:
+            return await self._body_fault(decision.body, request)
 
         host, _, rest = request.path_params["site_path"].partition("/")
         host = host.lower()
@@ -154,6 +177,19 @@ class ShopApp:
         if page is None:
             return _html_status(404, f"No saved page at {escape(request.url.path)}.")
         return await self._saved_page(page, base_url)
+
+    async def _body_fault(self, fault: BodyFault, request: Request) -> Response:
+        logger.debug("serving the %s fault at %s", fault, request.url.path)
+        host, _, rest = request.path_params["site_path"].partition("/")
+        page = self.pages.find(host.lower(), "/" + rest, request.url.query)
+        original = None
+        if page is not None:
+            original, _charset = await anyio.to_thread.run_sync(
+                render_saved_page, page, _base_url(request), {page.host}
+            )
+        response = body_fault_response(fault, original, request.url.path, self._delays.wait)
+        response.headers["X-Sandbox-Fault"] = fault
+        return response
 
     def _category(self, host: str, request: Request, base_url: str) -> Response:
         site = self.pages.sites.get(host)

@@ -7,6 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import anyio
+import httpcore2
 from mcp.server.mcpserver.exceptions import ToolError
 
 from product_extractor.brightdata.cost import CostMeter
@@ -36,7 +37,7 @@ class Backends:
 
     @classmethod
     def open(cls, settings: Settings) -> Backends:
-        backends = cls(settings=settings, direct=DirectFetcher(settings.fetch_limits()))
+        backends = cls(settings=settings, direct=open_direct_fetcher(settings))
         token = settings.brightdata_api_token
         if token is not None:
             backends.unlocker = WebUnlockerFetcher(
@@ -92,6 +93,21 @@ class Backends:
         return CallBackend(
             name=name, fetcher=unlocker, collector=ScraperCollector(self.scraper.with_meter(meter))
         )
+
+
+def open_direct_fetcher(
+    settings: Settings, *, connector: httpcore2.AsyncNetworkBackend | None = None
+) -> DirectFetcher:
+    """Return a direct fetcher with the limits, URL-safety allow-list and robots.txt options of `settings`.
+
+    `connector` replaces the TCP connect, for tests that must see every connection.
+    """
+    return DirectFetcher(
+        settings.fetch_limits(),
+        policy=settings.url_policy(),
+        robots=settings.robots_options(),
+        connector=connector,
+    )
 
 
 @dataclass(frozen=True, slots=True)

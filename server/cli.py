@@ -18,12 +18,12 @@ from rich.progress import Progress, TaskID
 
 from product_extractor.products import Product
 from product_extractor.server.app import create_server, describe_validation_error
+from product_extractor.server.backends import open_direct_fetcher
 from product_extractor.server.demo import run_demo
 from product_extractor.server.settings import Settings, SettingsError, load_settings
 from product_extractor.tools.arguments import ExtractProductsArguments
 from product_extractor.tools.extract import extract_products
 from product_extractor.tools.results import ExtractionResult
-from product_extractor.web.direct import DirectFetcher
 
 app = typer.Typer(
     help="An MCP tool server that extracts structured product data from shop URLs.",
@@ -125,7 +125,7 @@ def _settings_or_exit() -> Settings:
 
 
 async def _extract_with_progress(settings: Settings, arguments: ExtractProductsArguments) -> ExtractionResult:
-    fetcher = DirectFetcher(settings.fetch_limits())
+    fetcher = open_direct_fetcher(settings)
     console = Console(stderr=True)
     with Progress(console=console, transient=True) as progress:
         bars: dict[str, TaskID] = {}

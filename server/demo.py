@@ -23,6 +23,7 @@ from rich.table import Table
 
 from product_extractor.sandbox import SAMPLE_SHOP_DIR, LognormalLatency, running_brightdata, running_shop
 from product_extractor.server.streaming import BATCH_META_KEY
+from product_extractor.web.url_safety import ALLOW_HOSTS_VARIABLE
 
 CATEGORY_URLS = 3
 PRODUCTS_PER_CATEGORY = 10
@@ -32,6 +33,7 @@ SHOP_LATENCY = (0.2, 0.6)
 BRIGHTDATA_LATENCY_MEDIAN_S = 0.4  # the unlocker is slower than a direct request
 TRACE_FOLDER = "traces"  # under the working directory; git ignores it
 CONSOLE_WIDTH = 140  # when stdout is not a terminal, rich would wrap tables at 80 columns
+SANDBOX_HOST = "127.0.0.1"  # where running_shop listens
 
 
 def default_pages_dir() -> Path:
@@ -76,12 +78,14 @@ async def run_demo(pages: Path | None) -> int:
     tracing = {"PRODUCT_EXTRACTOR_TRACE_DIR": str(trace_dir)}
 
     console.rule("Direct backend: the sandbox shop on 127.0.0.1")
-    with running_shop(pages_dir, latency=SHOP_LATENCY, seed=1) as shop:
+    with running_shop(pages_dir, latency=SHOP_LATENCY, seed=1, host=SANDBOX_HOST) as shop:
         index = shop.index()
         urls = choose_urls(index)
         low, high = SHOP_LATENCY
         console.print(f"Sandbox shop on {shop.base_url}, adding {low:g}-{high:g} s latency per request.")
-        direct = await _call_over_stdio(console, urls, tracing)
+        # Direct fetching rejects loopback addresses unless they are allowed.
+        console.print(f"The server runs with {ALLOW_HOSTS_VARIABLE}={SANDBOX_HOST} to reach it.")
+        direct = await _call_over_stdio(console, urls, {**tracing, ALLOW_HOSTS_VARIABLE: SANDBOX_HOST})
 
     console.rule("Bright Data backend: the sandbox Bright Data on 127.0.0.1")
     token = secrets.token_hex(16)

@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from product_extractor.tools.extract import FanOutOptions
 from product_extractor.web.direct import FetchLimits
+from product_extractor.web.robots import RobotsOptions
+from product_extractor.web.url_safety import AllowList, UrlPolicy
 
 
 class Settings(BaseSettings):
@@ -67,6 +69,26 @@ class Settings(BaseSettings):
     brightdata_usd_per_1000_requests: float = Field(default=1.50, ge=0)
     brightdata_usd_per_1000_records: float = Field(default=1.00, ge=0)
 
+    # URL safety and robots.txt for direct fetching
+    allow_hosts: str = Field(
+        default="",
+        description=(
+            "comma-separated host names, IP addresses and CIDR ranges that direct fetching may reach "
+            "although they are not public, on any port"
+        ),
+    )
+    respect_robots_txt: bool = Field(
+        default=True, description="honour robots.txt in direct fetching, auto's direct attempts included"
+    )
+    robots_txt_ttl_s: float = Field(
+        default=3600.0, gt=0, le=86400, description="seconds a fetched robots.txt is used, at most a day"
+    )
+    robots_txt_user_agent: str = Field(
+        default="product-extractor",
+        pattern=r"^[A-Za-z_-]+$",
+        description="product token matched against robots.txt User-agent lines",
+    )
+
     def default_backend(self) -> str:
         """Return the backend a call without a `backend` argument uses."""
         if self.backend is not None:
@@ -100,6 +122,22 @@ class Settings(BaseSettings):
             request_timeout_s=self.request_timeout_s,
             max_bytes=self.max_page_bytes,
             max_redirects=self.max_redirects,
+        )
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _valid_allow_list(cls, value: str) -> str:
+        AllowList.parse(value)  # raises ValueError naming the invalid entry
+        return value
+
+    def url_policy(self) -> UrlPolicy:
+        return UrlPolicy(AllowList.parse(self.allow_hosts))
+
+    def robots_options(self) -> RobotsOptions:
+        return RobotsOptions(
+            enabled=self.respect_robots_txt,
+            product_token=self.robots_txt_user_agent,
+            ttl_s=self.robots_txt_ttl_s,
         )
 
 

@@ -9,8 +9,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from product_extractor.server.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,9 +44,22 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+# Direct fetching rejects loopback addresses unless allowed, and the sandbox servers listen on 127.0.0.1.
+SANDBOX_ALLOW_HOSTS = "127.0.0.1"
+
+
 def server_environment() -> dict[str, str]:
-    """The environment a server subprocess runs with: this one, logging at INFO."""
-    return {**os.environ, "PRODUCT_EXTRACTOR_LOG_LEVEL": "INFO"}
+    """The environment a server subprocess runs with: this one, logging at INFO, allowing 127.0.0.1."""
+    return {
+        **os.environ,
+        "PRODUCT_EXTRACTOR_LOG_LEVEL": "INFO",
+        "PRODUCT_EXTRACTOR_ALLOW_HOSTS": SANDBOX_ALLOW_HOSTS,
+    }
+
+
+def sandbox_settings(**values: Any) -> Settings:
+    """Settings for a server in this process that fetches from sandbox servers on 127.0.0.1."""
+    return Settings(allow_hosts=SANDBOX_ALLOW_HOSTS, **values)
 
 
 SERVE_HTTP = [sys.executable, "-m", "product_extractor.server", "serve", "--transport", "http"]

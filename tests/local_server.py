@@ -7,18 +7,30 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import uvicorn
 from starlette.types import ASGIApp
 
 
+@dataclass(frozen=True)
+class TLSFiles:
+    """PEM files of a server certificate and its private key."""
+
+    certfile: str
+    keyfile: str
+
+
 @contextmanager
-def serve_app(app: ASGIApp) -> Iterator[str]:
-    """Serve `app` until the block ends and yield its base URL."""
+def serve_app(app: ASGIApp, *, certificate: TLSFiles | None = None) -> Iterator[str]:
+    """Serve `app` until the block ends and yield its base URL; HTTPS with `certificate`."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    tls: dict[str, str] = {}
+    if certificate is not None:
+        tls = {"ssl_certfile": certificate.certfile, "ssl_keyfile": certificate.keyfile}
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", **tls)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
@@ -28,7 +40,7 @@ def serve_app(app: ASGIApp) -> Iterator[str]:
             raise RuntimeError("the test server did not start within 10 s")
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if certificate else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

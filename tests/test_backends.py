@@ -23,6 +23,7 @@ from product_extractor.sandbox import (
 )
 from product_extractor.server.app import create_server
 from product_extractor.server.settings import Settings
+from tests.conftest import sandbox_settings
 from tests.shop_helpers import write_generated_shop
 
 pytestmark = pytest.mark.anyio
@@ -43,7 +44,7 @@ def settings_for(brightdata: RunningBrightData, **overrides: Any) -> Settings:
         "brightdata_api_url": brightdata.base_url,
         **overrides,
     }
-    return Settings(**values)
+    return sandbox_settings(**values)
 
 
 async def call(settings: Settings, arguments: dict[str, Any]) -> CallToolResult:

@@ -22,6 +22,8 @@ from product_extractor.web.fetcher import (
     TooLarge,
     TooManyRedirects,
 )
+from product_extractor.web.url_safety import AllowList, UrlPolicy
+from tests.conftest import SANDBOX_ALLOW_HOSTS
 from tests.local_server import serve_app
 
 HTML = "<!doctype html><html><head><title>Ok</title></head><body><h1>Grüße</h1></body></html>"
@@ -114,7 +116,7 @@ def base_url() -> Iterator[str]:
 
 
 async def fetch(url: str, limits: FetchLimits | None = None) -> Page:
-    fetcher = DirectFetcher(limits)
+    fetcher = DirectFetcher(limits, policy=UrlPolicy(AllowList.parse(SANDBOX_ALLOW_HOSTS)))
     try:
         return await fetcher.fetch(url)
     finally:

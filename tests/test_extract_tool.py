@@ -13,7 +13,7 @@ from mcp.types import CallToolResult, TextContent
 
 from product_extractor.sandbox import SAMPLE_SHOP_DIR, RunningShop, running_shop
 from product_extractor.server.app import create_server
-from product_extractor.server.settings import Settings
+from tests.conftest import sandbox_settings
 from tests.shop_helpers import intervals_by_site, max_in_flight, write_generated_shop
 
 pytestmark = pytest.mark.anyio
@@ -31,7 +31,7 @@ def sites(shop: RunningShop) -> list[dict[str, Any]]:
 
 
 async def call(arguments: dict[str, Any]) -> CallToolResult:
-    async with Client(create_server()) as client:
+    async with Client(create_server(sandbox_settings())) as client:
         return await client.call_tool("extract_products", arguments)
 
 
@@ -54,7 +54,7 @@ def products_of(result: CallToolResult, listing_url: str) -> list[dict[str, Any]
 
 
 async def test_tool_listed_with_schema() -> None:
-    async with Client(create_server()) as client:
+    async with Client(create_server(sandbox_settings())) as client:
         tools = (await client.list_tools()).tools
     assert [tool.name for tool in tools] == ["extract_products"]
     tool = tools[0]
@@ -155,7 +155,7 @@ async def test_max_products_caps_listing(shop: RunningShop) -> None:
     ],
 )
 async def test_bad_arguments_name_argument(arguments: dict[str, Any], named: str) -> None:
-    async with Client(create_server()) as client:
+    async with Client(create_server(sandbox_settings())) as client:
         result = await client.call_tool("extract_products", arguments)
         assert result.is_error
         assert f"- {named}:" in text_of(result)
@@ -251,7 +251,9 @@ async def test_product_pages_fetched_concurrently(shop: RunningShop) -> None:
     site = sites(shop)[0]
     shop.clear_log()
     await call({"urls": [site["category_url"]]})
-    product_requests = [record for record in shop.request_log() if "_category" not in record.path]
+    product_requests = [
+        record for record in shop.request_log() if record.host and "_category" not in record.path
+    ]
     assert len(product_requests) == len(site["product_urls"])
     assert max_in_flight(product_requests) > 1
 
@@ -263,7 +265,9 @@ async def test_listing_limiter_bounds_requests(tmp_path: Path, products: int, li
     with running_shop(tmp_path, latency=0.1) as shop:
         category = shop.category_url(host)
         result = await call({"urls": [category]})
-        product_requests = [record for record in shop.request_log() if "_category" not in record.path]
+        product_requests = [
+            record for record in shop.request_log() if record.host and "_category" not in record.path
+        ]
 
     assert entry_for(result, category)["products_found"] == products
     assert max_in_flight(product_requests) == limit
@@ -294,7 +298,7 @@ async def test_real_sites_give_products(corpus_dir: Path) -> None:
 async def test_process_parsing_matches_threads(shop: RunningShop) -> None:
     urls = [site["category_url"] for site in sites(shop)]
     threaded = await call({"urls": urls})
-    async with Client(create_server(Settings(parse_processes=2))) as client:
+    async with Client(create_server(sandbox_settings(parse_processes=2))) as client:
         in_processes = await client.call_tool("extract_products", {"urls": urls})
     assert threaded.structured_content is not None
     assert in_processes.structured_content is not None

@@ -16,7 +16,7 @@ from mcp.types import TextContent, TextResourceContents
 
 from product_extractor.sandbox import SAMPLE_SHOP_DIR, RunningShop, running_shop
 from product_extractor.server.app import create_server
-from product_extractor.server.settings import Settings
+from tests.conftest import sandbox_settings
 from tests.shop_helpers import write_generated_shop
 
 pytestmark = pytest.mark.anyio
@@ -40,7 +40,7 @@ async def read_page(client: Client, uri: str) -> dict[str, Any]:
 
 
 async def test_small_result_fits_whole(shop: RunningShop) -> None:
-    async with Client(create_server(Settings())) as client:
+    async with Client(create_server(sandbox_settings())) as client:
         result = await client.call_tool("extract_products", {"urls": category_urls(shop)})
     assert result.structured_content is not None
     assert result.structured_content["products_omitted"] == 0
@@ -48,7 +48,7 @@ async def test_small_result_fits_whole(shop: RunningShop) -> None:
 
 
 async def test_budget_leaves_out_products(shop: RunningShop) -> None:
-    async with Client(create_server(Settings(result_budget_bytes=5_000))) as client:
+    async with Client(create_server(sandbox_settings(result_budget_bytes=5_000))) as client:
         result = await client.call_tool("extract_products", {"urls": category_urls(shop)})
     content = result.structured_content
     assert content is not None
@@ -61,7 +61,7 @@ async def test_budget_leaves_out_products(shop: RunningShop) -> None:
 
 
 async def test_resource_pages_cover_result(shop: RunningShop) -> None:
-    async with Client(create_server(Settings(result_budget_bytes=1_000))) as client:
+    async with Client(create_server(sandbox_settings(result_budget_bytes=1_000))) as client:
         result = await client.call_tool("extract_products", {"urls": category_urls(shop)})
         assert result.structured_content is not None
         uri = result.structured_content["result_uri"]
@@ -80,14 +80,14 @@ async def test_resource_pages_cover_result(shop: RunningShop) -> None:
 
 
 async def test_unknown_job_not_found() -> None:
-    async with Client(create_server(Settings())) as client:
+    async with Client(create_server(sandbox_settings())) as client:
         with pytest.raises(MCPError, match="unknown or expired"):
             await client.read_resource("products://jobs/0000000000000000")
 
 
 @pytest.mark.parametrize("query", ["?limit=0", "?limit=501", "?offset=-1"])
 async def test_bad_page_bounds_rejected(shop: RunningShop, query: str) -> None:
-    async with Client(create_server(Settings())) as client:
+    async with Client(create_server(sandbox_settings())) as client:
         result = await client.call_tool("extract_products", {"urls": category_urls(shop)[:1]})
         assert result.structured_content is not None
         with pytest.raises(MCPError, match="limit 1 to 500"):
@@ -95,7 +95,7 @@ async def test_bad_page_bounds_rejected(shop: RunningShop, query: str) -> None:
 
 
 async def test_job_template_listed() -> None:
-    async with Client(create_server(Settings())) as client:
+    async with Client(create_server(sandbox_settings())) as client:
         templates = (await client.list_resource_templates()).resource_templates
     assert [template.uri_template for template in templates] == ["products://jobs/{job_id}{?offset,limit}"]
 
@@ -109,7 +109,7 @@ async def test_cancelled_job_stays_readable(tmp_path: Path) -> None:
         slow_shop.set_fault(f"/{host}/lamps/", latency=30.0)
         slow_shop.set_fault(f"/{host}/lamps/lamp-1", latency=0.0)
 
-        async with Client(create_server(Settings())) as client:
+        async with Client(create_server(sandbox_settings())) as client:
             with anyio.move_on_after(1.5):
                 await client.call_tool("extract_products", {"urls": [category]})
             started = time.monotonic()

@@ -334,6 +334,62 @@ def test_log_endpoint_reads_and_clears(shop: RunningShop, client: httpx2.Client)
     assert shop.request_log() == []
 
 
+# robots.txt
+
+
+def test_robots_txt_allows_all_by_default(client: httpx2.Client) -> None:
+    with running_shop() as fresh:
+        response = client.get(f"{fresh.base_url}/robots.txt")
+        logged = fresh.request_log()
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == "User-agent: *\nDisallow:\n"
+    assert [record.path for record in logged] == ["/robots.txt"]
+    assert logged[0].host is None
+
+
+def test_robots_txt_set_by_test(client: httpx2.Client) -> None:
+    rules = f"User-agent: *\nDisallow: /{BOOKS}/search\n"
+    with running_shop(robots_txt=rules) as fresh:
+        first = client.get(f"{fresh.base_url}/robots.txt")
+        fresh.set_robots_txt("", status=503)
+        failing = client.get(f"{fresh.base_url}/robots.txt")
+
+    assert first.text == rules
+    assert failing.status_code == 503
+
+
+def test_robots_txt_status_checked(shop: RunningShop) -> None:
+    with pytest.raises(ValueError, match=r"robots\.txt status 99 is invalid"):
+        shop.set_robots_txt("", status=99)
+
+
+def test_cli_serves_robots_txt_file(tmp_path: Path) -> None:
+    robots = tmp_path / "robots.txt"
+    robots.write_text(f"User-agent: *\nDisallow: /{OUTDOOR}/\n", encoding="utf-8")
+    command = [sys.executable, "-m", "product_extractor.sandbox", "shop", "--robots-txt", str(robots)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        response = httpx2.get(f"{base_url}/robots.txt", timeout=10)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+    assert response.text == robots.read_text(encoding="utf-8")
+
+
+def test_cli_rejects_missing_robots_file(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.txt"
+    command = [sys.executable, "-m", "product_extractor.sandbox", "shop", "--robots-txt", str(missing)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+
+    assert result.returncode == 2
+    assert "could not be read" in result.stderr
+
+
 # The command line
 
 

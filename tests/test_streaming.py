@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from mcp.types import ProgressNotification
 
 from product_extractor.sandbox import SAMPLE_SHOP_DIR, RunningShop, running_shop
 from product_extractor.server.streaming import BATCH_META_KEY
+from tests.conftest import server_environment
 
 pytestmark = pytest.mark.anyio
 
@@ -44,7 +44,11 @@ async def test_batches_arrive_before_slowest_url(shop: RunningShop) -> None:
     parameters = StdioServerParameters(
         command=sys.executable,
         args=["-m", "product_extractor.server", "serve"],
-        env={**os.environ, "PRODUCT_EXTRACTOR_BATCH_SIZE": "2", "PRODUCT_EXTRACTOR_BATCH_INTERVAL_MS": "100"},
+        env={
+            **server_environment(),
+            "PRODUCT_EXTRACTOR_BATCH_SIZE": "2",
+            "PRODUCT_EXTRACTOR_BATCH_INTERVAL_MS": "100",
+        },
     )
     async with Client(parameters, message_handler=on_message) as client:
         result = await client.call_tool("extract_products", {"urls": urls}, progress_callback=on_progress)

@@ -6,9 +6,16 @@ import logging
 import time
 from dataclasses import dataclass
 
+import httpcore2
 import httpx2 as httpx
 
 from product_extractor.web.charset import decode_html
+from product_extractor.web.checked_network import (
+    CheckedNetworkBackend,
+    CheckedTransport,
+    Resolver,
+    resolve_host,
+)
 from product_extractor.web.fetcher import (
     ConnectFailed,
     FetchError,
@@ -19,6 +26,8 @@ from product_extractor.web.fetcher import (
     TooLarge,
     TooManyRedirects,
 )
+from product_extractor.web.robots import ROBOTS_MAX_BYTES, RobotsOptions, RobotsResponse, RobotsTxtCache
+from product_extractor.web.url_safety import UnsafeAddressError, UrlPolicy, unsafe_url_error
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +61,13 @@ class FetchLimits:
 class DirectFetcher:
     """A `Fetcher` that talks to shops directly over one pooled `httpx2.AsyncClient`.
 
+    Every URL and redirect hop passes `policy` (web/url_safety.py) before a
+    request, and robots.txt (web/robots.py) when `robots` enables it. Host names
+    are resolved and every address checked just before connecting. `resolver`
+    and `connector` replace the name lookup and the TCP connect for tests. A
+    custom `transport` skips the address check, because it makes its own
+    connections, but not the URL checks.
+
     >>> fetcher = DirectFetcher()
     >>> page = await fetcher.fetch("https://shop.example/p/1")  # doctest: +SKIP
     >>> await fetcher.aclose()  # doctest: +SKIP
@@ -60,32 +76,51 @@ class DirectFetcher:
     backend_name = "direct"
 
     def __init__(
-        self, limits: FetchLimits | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        limits: FetchLimits | None = None,
+        *,
+        policy: UrlPolicy | None = None,
+        robots: RobotsOptions | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        resolver: Resolver = resolve_host,
+        connector: httpcore2.AsyncNetworkBackend | None = None,
     ):
         self.limits = limits or FetchLimits()
+        self.policy = policy or UrlPolicy()
+        if transport is None:
+            network = CheckedNetworkBackend(self.policy, resolver=resolver, connector=connector)
+            pool_limits = httpx.Limits(
+                max_connections=self.limits.max_connections,
+                max_keepalive_connections=self.limits.max_keepalive_connections,
+            )
+            transport = CheckedTransport(network, limits=pool_limits)
         self._client = httpx.AsyncClient(
             headers=BROWSER_HEADERS,
             timeout=httpx.Timeout(self.limits.request_timeout_s),
-            limits=httpx.Limits(
-                max_connections=self.limits.max_connections,
-                max_keepalive_connections=self.limits.max_keepalive_connections,
-            ),
             follow_redirects=False,
             transport=transport,
+            trust_env=False,  # see CheckedTransport: proxies from the environment would bypass the check
         )
+        robots = robots or RobotsOptions()
+        self.robots = RobotsTxtCache(self._get_robots_txt, robots) if robots.enabled else None
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
     async def fetch(self, url: str) -> Page:
-        """Fetch `url`, following at most `max_redirects` redirects, and decode it as HTML."""
+        """Fetch `url`, following at most `max_redirects` redirects, and decode it as HTML.
+
+        Raises UnsafeURL, RobotsDisallowed or RobotsTxtUnreachable before requesting
+        a URL or redirect hop that the URL-safety check or robots.txt rejects.
+        """
         started = time.monotonic()
         current = url
         redirects: list[str] = []
 
         while True:
+            await self._check_before_request(url, current, requests=len(redirects))
             requests = len(redirects) + 1
-            response_or_location = await self._request_once(current, requests=requests)
+            response_or_location = await self._request_once(current, requests=requests, requested_url=url)
             if isinstance(response_or_location, str):
                 if len(redirects) >= self.limits.max_redirects:
                     raise TooManyRedirects(
@@ -113,11 +148,32 @@ class DirectFetcher:
             redirects=redirects,
         )
 
-    async def _request_once(self, url: str, *, requests: int) -> str | tuple[int, dict[str, str], bytes]:
+    async def _check_before_request(self, requested_url: str, url: str, *, requests: int) -> None:
+        """Raise unless URL safety and robots.txt let `url`, a hop of `requested_url`, be requested."""
+        reason = self.policy.url_rejection(url)
+        if reason is not None:
+            logger.info("rejected %s before requesting it: %s", url, reason)
+            raise unsafe_url_error(requested_url, reason, target=url, requests=requests)
+        if self.robots is not None:
+            await self.robots.check(url, requested_url=requested_url, requests=requests)
+
+    async def _request_once(
+        self, url: str, *, requests: int, requested_url: str
+    ) -> str | tuple[int, dict[str, str], bytes]:
         """Send one GET; return the redirect target, or `(status, headers, body)` of an HTML response."""
+        response = await self._send(url, requests=requests, requested_url=requested_url)
+        try:
+            return await self._read_response(url, response, requests=requests)
+        finally:
+            await response.aclose()
+
+    async def _send(self, url: str, *, requests: int, requested_url: str) -> httpx.Response:
+        """Send one GET for `url` and return the streamed response, or raise the matching FetchError."""
         request = self._client.build_request("GET", url)
         try:
-            response = await self._client.send(request, stream=True)
+            return await self._client.send(request, stream=True)
+        except UnsafeAddressError as error:
+            raise unsafe_url_error(requested_url, error.reason, target=url, requests=requests - 1) from None
         except httpx.TimeoutException as error:
             raise FetchTimeout(
                 url,
@@ -135,10 +191,31 @@ class DirectFetcher:
                 requests=requests,
             ) from error
 
+    async def _get_robots_txt(self, url: str) -> RobotsResponse:
+        """Send one GET for a robots.txt through the same URL-safety checks and size cap as a page."""
+        # NOTE: robots.txt requests are not counted in any URL's `requests`, because one fetch
+        # serves every URL of its origin until the robots.txt TTL ends.
+        reason = self.policy.url_rejection(url)
+        if reason is not None:
+            raise unsafe_url_error(url, reason)
+
+        response = await self._send(url, requests=1, requested_url=url)
         try:
-            return await self._read_response(url, response, requests=requests)
+            location = response.headers.get("location")
+            if 200 <= response.status_code < 300:
+                cap = min(ROBOTS_MAX_BYTES, self.limits.max_bytes)
+                body = await read_body_prefix(url, response, max_bytes=cap)
+                if len(body) >= cap:
+                    body = body[: body.rfind(b"\n") + 1]  # a line cut off at the cap is dropped whole
+            else:
+                body = b""
         finally:
             await response.aclose()
+        return RobotsResponse(
+            status=response.status_code,
+            location=str(response.url.join(location)) if location else None,
+            body=body,
+        )
 
     async def _read_response(
         self, url: str, response: httpx.Response, *, requests: int
@@ -206,6 +283,26 @@ async def read_capped_body(
             requests=requests,
             billed_requests=billed_requests,
         ) from error
+    return b"".join(chunks)
+
+
+async def read_body_prefix(url: str, response: httpx.Response, *, max_bytes: int) -> bytes:
+    """Read the decoded body of a streamed `response` up to `max_bytes` and drop the rest.
+
+    Raises FetchTimeout or ConnectFailed when the body breaks off before that.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            chunks.append(chunk[: max_bytes - size])
+            size += len(chunk)
+            if size >= max_bytes:
+                break
+    except httpx.TimeoutException as error:
+        raise FetchTimeout(url, f"{url} stopped sending after {size} bytes and timed out") from error
+    except httpx.TransportError as error:
+        raise ConnectFailed(url, f"{url} broke off after {size} bytes: {type(error).__name__}") from error
     return b"".join(chunks)
 
 
