@@ -4,9 +4,9 @@ Run from the repository root: `make soak`, or `.venv/bin/python bench/soak.py [-
 [--every 20]`. This is not a test. It starts the sandbox shop and the sandbox Bright Data on
 127.0.0.1 with fault injection and launches `product-extractor serve` once. The calls go
 through the MCP SDK's stdio client and rotate through the direct, brightdata and auto
-backends, URLs that fail, calls the client cancels, and calls served from the page cache. Every `--every` calls
-it prints the server process's resident memory and open file descriptors. At the end it
-checks that the server still lists its tool and extracts a page.
+backends, URLs that fail, calls the client cancels, and calls served from the page cache.
+Every `--every` calls it prints the server process's resident memory and open file
+descriptors. At the end it checks that the server still lists its tool and extracts a page.
 """
 
 from __future__ import annotations
