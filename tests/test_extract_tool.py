@@ -128,7 +128,7 @@ async def test_fields_subset_trims_records(shop: RunningShop) -> None:
     result = await call({"urls": [site["category_url"]], "fields": ["name", "price"]})
     assert result.structured_content is not None
     for record in result.structured_content["products"]:
-        assert set(record) <= {"name", "price", "source_url", "listing_url", "position"}
+        assert set(record) <= {"name", "price", "source_url", "listing_url", "position", "from_cache"}
         assert "source_url" in record
 
 
