@@ -87,7 +87,9 @@ async def test_sequential_and_parallel_bill_same(brightdata: RunningBrightData) 
     brightdata.reset_billing()
     sequential_billed = 0
     for url in categories():
-        sequential_billed += structured(await call(settings, {"urls": [url]}))["stats"]["billed_requests"]
+        # Without no_cache every page would come from the page cache and bill nothing.
+        arguments = {"urls": [url], "no_cache": True}
+        sequential_billed += structured(await call(settings, arguments))["stats"]["billed_requests"]
 
     assert brightdata.billed_requests() == billed_in_parallel
     assert sequential_billed == parallel["stats"]["billed_requests"]
@@ -159,7 +161,7 @@ async def test_token_never_leaves_server(
     bad = settings_for(brightdata, brightdata_api_token=TOKEN + "-wrong")
     results = [
         await call(good, {"urls": categories()}),
-        await call(bad, {"urls": categories()[:1]}),
+        await call(bad, {"urls": categories()[:1], "no_cache": True}),
         await call(good, {"urls": ["https://www.sample-books.example/no-such-page"]}),
     ]
     outputs = [caplog.text]

@@ -17,6 +17,7 @@ from mcp.types import ProgressNotification, TextResourceContents
 
 from product_extractor.sandbox import RunningShop, running_shop
 from product_extractor.server.streaming import BATCH_META_KEY
+from tests.conftest import server_environment
 from tests.shop_helpers import write_generated_shop
 
 pytestmark = pytest.mark.anyio
@@ -61,7 +62,7 @@ def assert_cancelled_job(page: dict[str, Any]) -> None:
 
 async def test_cancel_over_stdio(hanging_shop: RunningShop) -> None:
     parameters = StdioServerParameters(
-        command=sys.executable, args=["-m", "product_extractor.server", "serve"]
+        command=sys.executable, args=["-m", "product_extractor.server", "serve"], env=server_environment()
     )
     async with Client(parameters) as client:
         page, late = await cancel_and_read_job(client, hanging_shop)

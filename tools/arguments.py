@@ -175,6 +175,16 @@ class ExtractProductsArguments(BaseModel):
         ),
     )
 
+    no_cache: bool = Field(
+        default=False,
+        description=(
+            "true: fetch every page again instead of reading it from the server's page cache, for "
+            "prices that may have changed in the last hour; the fresh pages replace the cached ones. "
+            "Omit to reuse pages fetched recently (within one hour by default), which costs no "
+            "request; each product's from_cache and cache_age_s say where its page came from."
+        ),
+    )
+
     @model_validator(mode="wrap")
     @classmethod
     def _remember_given_urls(cls, data: Any, handler: Any) -> Any:
