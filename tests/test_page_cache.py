@@ -404,6 +404,31 @@ async def test_locked_cache_skips_store(page_cache_dir: Path) -> None:
     assert await cache.get("direct", other.url) is not None
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd (Linux)")
+async def test_no_file_open_between_operations(page_cache_dir: Path) -> None:
+    cache = PageCache(PageCacheConfig(page_cache_dir))
+    async with anyio.create_task_group() as group:
+        for number in range(20):
+            page = sample_page(f"https://shop.example/p/{number}")
+            group.start_soon(cache.put, "direct", page.url, page)
+    hits = [await cache.get("direct", f"https://shop.example/p/{number}") for number in range(20)]
+    assert all(hit is not None for hit in hits)
+    assert open_files_under(page_cache_dir) == []
+
+
+def open_files_under(folder: Path) -> list[str]:
+    """Return the paths under `folder` that this process has open, read from /proc/self/fd."""
+    paths = []
+    for descriptor in Path("/proc/self/fd").iterdir():
+        try:
+            target = str(descriptor.readlink())
+        except OSError:
+            continue
+        if target.startswith(str(folder)):
+            paths.append(target)
+    return paths
+
+
 async def test_page_round_trip_keeps_fields(page_cache_dir: Path) -> None:
     page = sample_page("https://shop.example/p/1", requested="https://Shop.Example:443/p/1#reviews")
     cache = PageCache(PageCacheConfig(page_cache_dir))
