@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 import diskcache
+import diskcache.core
 import httpx2 as httpx
 import pytest
 from mcp import Client, StdioServerParameters
@@ -379,6 +380,31 @@ async def test_unreadable_entry_refetched(shop: RunningShop, page_cache_dir: Pat
     assert [record["path"] for record in logged_requests(shop.base_url)] == [f"/{BOOKS}/_category"]
     assert second["url_results"][0]["status"] == "ok"
     assert second["stats"]["cache_hits"] == len(second["products"])
+
+
+async def test_unpicklable_entry_turns_cache_off(
+    shop: RunningShop, page_cache_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    category, pages = books_category(shop)
+    await call({"urls": [category]})
+    # A value in diskcache's pickle mode that does not unpickle, as another program could leave.
+    with sqlite3.connect(page_cache_dir / "cache.db") as database:
+        database.execute(
+            "UPDATE Cache SET mode = ?, filename = NULL, value = ? WHERE key = ?",
+            (diskcache.core.MODE_PICKLE, b"not a pickle", entry_key("direct", category)),
+        )
+    database.close()
+    clear_log(shop.base_url)
+    caplog.set_level(logging.WARNING, logger="product_extractor.web.page_cache")
+
+    second = await call({"urls": [category]})
+
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "UnpicklingError" in warnings[0]
+    assert second["url_results"][0]["status"] == "ok"
+    assert second["stats"]["cache_hits"] == 0
+    assert len(logged_requests(shop.base_url)) == pages
 
 
 async def test_locked_cache_skips_store(page_cache_dir: Path) -> None:

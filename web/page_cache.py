@@ -161,10 +161,12 @@ class PageCache:
         await anyio.to_thread.run_sync(self._put, backend, url, page, fetched_at, limiter=self._limiter)
 
     async def aclose(self) -> None:
-        """Stop using the folder; later lookups miss and stores are skipped."""
-        with self._open_lock:
-            self._closed = True
-            self._cache = None
+        """Stop using the folder; later lookups miss and stores are skipped.
+
+        No connection is left to close, because each operation closes its own.
+        """
+        self._closed = True
+        self._cache = None
 
     def _get(self, backend: str, url: str) -> Page | None:
         started = time.monotonic()
@@ -241,6 +243,10 @@ class PageCache:
         except (sqlite3.Error, OSError) as error:
             self._turn_off(f"{operation} failed: {type(error).__name__}: {error}")
             return None
+        except Exception as error:
+            # Such as diskcache unpickling a value that another program stored in the folder.
+            self._turn_off(f"{operation} failed: {type(error).__name__}: {error}", exc_info=True)
+            return None
         finally:
             # diskcache keeps one connection per thread; closing it here keeps worker threads
             # from holding connections (and their file descriptors) between operations.
@@ -273,7 +279,7 @@ class PageCache:
             self.busy_skips,
         )
 
-    def _turn_off(self, reason: str) -> None:
+    def _turn_off(self, reason: str, *, exc_info: bool = False) -> None:
         if self._off_reason is not None:
             return
         self._off_reason = reason
@@ -283,6 +289,7 @@ class PageCache:
             "one, and restart the server",
             self.config.directory,
             reason,
+            exc_info=exc_info,
         )
 
     def _warn_once(self, kind: str, message: str, *arguments: object) -> None:
