@@ -5,6 +5,7 @@ Every test gets its own empty cache folder from the `page_cache_dir` fixture.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sqlite3
@@ -428,6 +429,14 @@ async def test_locked_cache_skips_store(page_cache_dir: Path) -> None:
     assert await cache.get("direct", other.url) is None
     await cache.put("direct", other.url, other)
     assert await cache.get("direct", other.url) is not None
+
+
+async def test_unencodable_page_not_stored(page_cache_dir: Path) -> None:
+    page = dataclasses.replace(sample_page("https://shop.example/p/1"), text="<p>lone \ud800 surrogate</p>")
+    cache = PageCache(PageCacheConfig(page_cache_dir))
+    await cache.put("direct", page.url, page)
+    assert await cache.get("direct", page.url) is None
+    assert cache.usable
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd (Linux)")

@@ -220,7 +220,12 @@ class PageCache:
             backend=page.backend,
             fetched_at=fetched_at,
         )
-        value = zlib.compress(entry.model_dump_json().encode("utf-8"), ZLIB_LEVEL)
+        try:
+            value = zlib.compress(entry.model_dump_json().encode("utf-8"), ZLIB_LEVEL)
+        except ValueError as error:
+            # A text with a lone surrogate cannot be UTF-8; pages decoded by `web.charset` have none.
+            self._warn_once("unencodable-page", "page cache: not storing %s: %s", url, error)
+            return
         key = entry_key(backend, url)
         self._run("storing a page", lambda cache: cache.set(key, value, expire=self.config.ttl_s))
 
