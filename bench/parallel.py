@@ -164,11 +164,14 @@ def running_sandbox(pages: Path, *, scale: float, seed: int, stderr_path: Path) 
 async def measure(sandbox: Sandbox, scenario: Scenario, *, one_call: bool, parse_processes: int) -> Run:
     """Run `scenario` one way through a fresh server session and return its figures."""
     # WARNING keeps the two INFO lines per URL off the terminal, and they cost nothing measurable.
+    # The page cache is off, so both ways fetch and bill every page: with it on, the second
+    # way would read the first way's pages from the cache and bill nothing.
     settings = Settings(
         brightdata_api_token=sandbox.token,
         brightdata_api_url=sandbox.base_url,
         log_level="WARNING",
         parse_processes=parse_processes,
+        no_cache=True,
     )
     urls = scenario.listing_urls()
     batches = [urls] if one_call else [[url] for url in urls]

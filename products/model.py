@@ -77,6 +77,12 @@ class Product(BaseModel):
     extracted_by: ExtractionMethod
     listing_url: str | None = Field(default=None, description="the listing page that linked to source_url")
     position: int | None = Field(default=None, description="1-based position in that listing")
+    from_cache: bool = Field(
+        default=False, description="true when source_url's page came from the page cache"
+    )
+    cache_age_s: float | None = Field(
+        default=None, description="age in seconds of that cached page when it was served"
+    )
 
 
 PRODUCT_FIELDS: tuple[str, ...] = tuple(Product.model_fields)

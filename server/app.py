@@ -190,7 +190,9 @@ async def _run_extract(
     arguments = _validate_arguments(ctx, parsed_arguments)
     if state.backends is None:
         raise ToolError("the server is shutting down; call extract_products again")
-    backend = state.backends.for_call(arguments.backend, max_cost_usd=arguments.max_cost_usd)
+    backend = state.backends.for_call(
+        arguments.backend, max_cost_usd=arguments.max_cost_usd, no_cache=arguments.no_cache
+    )
 
     streamer = BatchStreamer(
         ctx,

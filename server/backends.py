@@ -20,6 +20,7 @@ from product_extractor.tools.backends import DatasetBatch, DatasetCollector, Pri
 from product_extractor.web.auto import AutoFetcher
 from product_extractor.web.direct import DirectFetcher
 from product_extractor.web.fetcher import BudgetExceeded, Fetcher, FetchError
+from product_extractor.web.page_cache import CachedFetcher, PageCache
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +35,14 @@ class Backends:
     direct: DirectFetcher
     unlocker: WebUnlockerFetcher | None = None
     scraper: WebScraperClient | None = None
+    page_cache: PageCache | None = None  # None when the settings turn the cache off
 
     @classmethod
     def open(cls, settings: Settings) -> Backends:
         backends = cls(settings=settings, direct=open_direct_fetcher(settings))
+        cache_config = settings.page_cache_config()
+        if cache_config is not None:
+            backends.page_cache = PageCache(cache_config)
         token = settings.brightdata_api_token
         if token is not None:
             backends.unlocker = WebUnlockerFetcher(
@@ -56,6 +61,8 @@ class Backends:
         return backends
 
     async def aclose(self) -> None:
+        if self.page_cache is not None:
+            await self.page_cache.aclose()
         await self.direct.aclose()
         if self.unlocker is not None:
             await self.unlocker.aclose()
@@ -68,14 +75,18 @@ class Backends:
             usd_per_1000_records=self.settings.brightdata_usd_per_1000_records,
         )
 
-    def for_call(self, backend: str | None, *, max_cost_usd: float | None) -> CallBackend:
+    def for_call(
+        self, backend: str | None, *, max_cost_usd: float | None, no_cache: bool = False
+    ) -> CallBackend:
         """Return the fetcher and dataset collector one call uses, with its own cost meter.
 
-        Raises ToolError when the backend needs a Bright Data token that is not set.
+        With `no_cache` the call's fetcher skips page cache lookups but still stores the
+        pages it fetches. Raises ToolError when the backend needs a Bright Data token that
+        is not set.
         """
         name = backend or self.settings.default_backend()
         if name == "direct":
-            return CallBackend(name=name, fetcher=self.direct, collector=None)
+            return CallBackend(name=name, fetcher=self._cached(self.direct, name, no_cache), collector=None)
 
         if self.unlocker is None or self.scraper is None:
             raise ToolError(
@@ -89,10 +100,21 @@ class Backends:
         )
         unlocker = self.unlocker.with_meter(meter)
         if name == "auto":
-            return CallBackend(name=name, fetcher=AutoFetcher(self.direct, unlocker), collector=None)
+            auto = AutoFetcher(self.direct, unlocker)
+            return CallBackend(name=name, fetcher=self._cached(auto, name, no_cache), collector=None)
+        # NOTE: dataset records are not cached: a repeated call bills a product URL that a
+        # dataset covers again. Only the Web Unlocker's pages are.
         return CallBackend(
-            name=name, fetcher=unlocker, collector=ScraperCollector(self.scraper.with_meter(meter))
+            name=name,
+            fetcher=self._cached(unlocker, name, no_cache),
+            collector=ScraperCollector(self.scraper.with_meter(meter)),
         )
+
+    def _cached(self, fetcher: Fetcher, backend: str, no_cache: bool) -> Fetcher:
+        """Wrap `fetcher` in the page cache, keyed by the call's `backend`, unless the cache is off."""
+        if self.page_cache is None:
+            return fetcher
+        return CachedFetcher(fetcher, self.page_cache, backend=backend, read=not no_cache)
 
 
 def open_direct_fetcher(

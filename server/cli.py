@@ -18,7 +18,7 @@ from rich.progress import Progress, TaskID
 
 from product_extractor.products import Product
 from product_extractor.server.app import create_server, describe_validation_error
-from product_extractor.server.backends import open_direct_fetcher
+from product_extractor.server.backends import Backends
 from product_extractor.server.demo import run_demo
 from product_extractor.server.settings import Settings, SettingsError, load_settings
 from product_extractor.tools.arguments import ExtractProductsArguments
@@ -75,6 +75,9 @@ def extract(
     fields: Annotated[
         list[str] | None, typer.Option("--field", help="a product field to return; repeat for several")
     ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="fetch every page again instead of reading the page cache")
+    ] = False,
 ) -> None:
     """Extract products without MCP and print the JSON result on stdout, progress on stderr.
 
@@ -89,6 +92,7 @@ def extract(
                 "max_products_per_url": max_products_per_url,
                 "timeout_s": timeout_s,
                 "fields": fields,
+                "no_cache": no_cache,
             }
         )
     except ValidationError as error:
@@ -125,7 +129,9 @@ def _settings_or_exit() -> Settings:
 
 
 async def _extract_with_progress(settings: Settings, arguments: ExtractProductsArguments) -> ExtractionResult:
-    fetcher = open_direct_fetcher(settings)
+    # The server's direct backend with the same page cache, so the two share cached pages.
+    backends = Backends.open(settings)
+    fetcher = backends.for_call("direct", max_cost_usd=None, no_cache=arguments.no_cache).fetcher
     console = Console(stderr=True)
     with Progress(console=console, transient=True) as progress:
         bars: dict[str, TaskID] = {}
@@ -140,7 +146,7 @@ async def _extract_with_progress(settings: Settings, arguments: ExtractProductsA
                 arguments, fetcher, options=settings.fan_out_options(), on_products=report
             )
         finally:
-            await fetcher.aclose()
+            await backends.aclose()
 
 
 if __name__ == "__main__":

@@ -75,7 +75,9 @@ async def run_demo(pages: Path | None) -> int:
     console.print(f"Serving saved pages from [bold]{pages_dir}[/bold]")
 
     trace_dir = Path.cwd() / TRACE_FOLDER
-    tracing = {"PRODUCT_EXTRACTOR_TRACE_DIR": str(trace_dir)}
+    # The page cache is off, so every run fetches each page for real, which is what the demo
+    # shows, and no sandbox page lands in the user's cache.
+    common_environment = {"PRODUCT_EXTRACTOR_TRACE_DIR": str(trace_dir), "PRODUCT_EXTRACTOR_NO_CACHE": "true"}
 
     console.rule("Direct backend: the sandbox shop on 127.0.0.1")
     with running_shop(pages_dir, latency=SHOP_LATENCY, seed=1, host=SANDBOX_HOST) as shop:
@@ -85,7 +87,9 @@ async def run_demo(pages: Path | None) -> int:
         console.print(f"Sandbox shop on {shop.base_url}, adding {low:g}-{high:g} s latency per request.")
         # Direct fetching rejects loopback addresses unless they are allowed.
         console.print(f"The server runs with {ALLOW_HOSTS_VARIABLE}={SANDBOX_HOST} to reach it.")
-        direct = await _call_over_stdio(console, urls, {**tracing, ALLOW_HOSTS_VARIABLE: SANDBOX_HOST})
+        direct = await _call_over_stdio(
+            console, urls, {**common_environment, ALLOW_HOSTS_VARIABLE: SANDBOX_HOST}
+        )
 
     console.rule("Bright Data backend: the sandbox Bright Data on 127.0.0.1")
     token = secrets.token_hex(16)
@@ -99,7 +103,7 @@ async def run_demo(pages: Path | None) -> int:
             f"{BRIGHTDATA_LATENCY_MEDIAN_S:g} s median; the same pages by their original URLs."
         )
         environment = {
-            **tracing,
+            **common_environment,
             "BRIGHTDATA_API_TOKEN": token,
             "PRODUCT_EXTRACTOR_BRIGHTDATA_API_URL": brightdata.base_url,
         }

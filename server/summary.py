@@ -15,10 +15,11 @@ URL_WIDTH = 60
 def summarise(result: ExtractionResult, *, omitted: int = 0) -> str:
     """Return a compact human summary of `result`; the structured content carries the data."""
     stats = result.stats
+    cache_hits = f", {_count(stats.cache_hits, 'page')} from the page cache" if stats.cache_hits else ""
     lines = [
         f"{_count(stats.products, 'product')} from {_count(stats.urls, 'URL')} in {stats.wall_seconds:.1f} s "
         f"({stats.urls_ok} ok, {stats.urls_partial} partial, {stats.urls_failed} failed; "
-        f"{stats.requests} requests, {stats.pages_parsed} pages parsed)."
+        f"{stats.requests} requests, {stats.pages_parsed} pages parsed{cache_hits})."
     ]
     if stats.billed_requests or stats.billed_records:
         lines.append(

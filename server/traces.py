@@ -84,6 +84,7 @@ class CallTrace:
                     "billed_records": entry.billed_records,
                     "backend": entry.backend,
                     "fallbacks": entry.fallbacks,
+                    "cache_hits": entry.cache_hits,
                     "error": entry.error,
                 }
                 for entry in result.url_results

@@ -38,6 +38,19 @@ def corpus_dir() -> Path:
     return found
 
 
+@pytest.fixture(autouse=True)
+def page_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Give every test its own empty page cache, in process and in server subprocesses.
+
+    Tests call the same URLs again and again, and a shared cache would serve later calls
+    without a request, so request counts would depend on which tests ran before. The
+    variable reaches `Settings()` in process and every subprocess given this environment.
+    """
+    folder = tmp_path_factory.mktemp("page-cache")
+    monkeypatch.setenv("PRODUCT_EXTRACTOR_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """Run async tests on asyncio, the event loop the MCP SDK's stdio server uses."""

@@ -42,7 +42,8 @@ async def test_each_call_writes_one_record(brightdata: RunningBrightData, tmp_pa
         )
         await client.call_tool("extract_products", {"urls": ["ftp://shop.example/"]})
         await client.call_tool(
-            "extract_products", {"urls": ["https://www.sample-books.example/_category"], "max_cost_usd": 0}
+            "extract_products",
+            {"urls": ["https://www.sample-books.example/_category"], "max_cost_usd": 0, "no_cache": True},
         )
 
     records = read_records(tmp_path)

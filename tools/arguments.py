@@ -21,8 +21,9 @@ from pydantic import (
 MAX_URLS = 50
 MAX_URL_LENGTH = 2048  # longer URLs are refused by many servers and proxies
 
-# Fields an agent may pick; provenance fields (source_url, listing_url, position) always come back.
-ALWAYS_RETURNED = ("source_url", "listing_url", "position")
+# Fields an agent may pick; provenance fields (source_url, listing_url, position, from_cache,
+# cache_age_s) always come back.
+ALWAYS_RETURNED = ("source_url", "listing_url", "position", "from_cache", "cache_age_s")
 ProductField = Literal[
     "name",
     "brand",
@@ -43,6 +44,8 @@ ProductField = Literal[
     "source_url",
     "listing_url",
     "position",
+    "from_cache",
+    "cache_age_s",
 ]
 # NOTE: keep ProductField in sync with products.model.Product; a test checks that they match.
 
@@ -149,7 +152,8 @@ class ExtractProductsArguments(BaseModel):
         min_length=1,
         description=(
             "Product fields to return, to keep the result small, e.g. ['name', 'price', 'currency']. "
-            "Omit for all fields. source_url, listing_url and position are always returned."
+            "Omit for all fields. source_url, listing_url, position, from_cache and cache_age_s are "
+            "always returned."
         ),
     )
 
@@ -168,6 +172,16 @@ class ExtractProductsArguments(BaseModel):
         description=(
             "Spending cap in USD for this call's billed Bright Data requests; no billed request starts "
             "once it would pass the cap, and the URLs cut short are reported. Omit for no cap."
+        ),
+    )
+
+    no_cache: bool = Field(
+        default=False,
+        description=(
+            "true: fetch every page again instead of reading it from the server's page cache, for "
+            "prices that may have changed in the last hour; the fresh pages replace the cached ones. "
+            "Omit to reuse pages fetched recently (within one hour by default), which costs no "
+            "request; each product's from_cache and cache_age_s say where its page came from."
         ),
     )
 

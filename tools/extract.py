@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -121,11 +122,12 @@ async def extract_products(
         jobs, arguments, duplicates, pricing=pricing, backend=backend, wall_seconds=time.monotonic() - started
     )
     logger.info(
-        "job %s: finished in %.2f s, products: %d, requests: %d",
+        "job %s: finished in %.2f s, products: %d, requests: %d, cache hits: %d",
         job_id,
         result.stats.wall_seconds,
         result.stats.products,
         result.stats.requests,
+        result.stats.cache_hits,
     )
     return result
 
@@ -163,6 +165,7 @@ class _UrlJob:
     billed_records: int = 0
     cut_short_by_cost: bool = False
     snapshot_id: str | None = None
+    cache_hits: int = 0
 
     async def run(self) -> None:
         started = self.started = time.monotonic()
@@ -384,6 +387,8 @@ class _UrlJob:
         self.backends_used.add(page.backend)
         if page.fallback_reason is not None:
             self.fallbacks += 1
+        if page.cache_age_s is not None:
+            self.cache_hits += 1
         return page
 
     async def _parse(self, page: Page) -> ParsedPage:
@@ -398,7 +403,11 @@ class _UrlJob:
                 parse_page, page.text, page.url, limiter=self.parse_limiter
             )
         self.pages_parsed += 1
-        return parsed
+        if page.cache_age_s is None:
+            return parsed
+        provenance = {"from_cache": True, "cache_age_s": round(page.cache_age_s, 3)}
+        products = [product.model_copy(update=provenance) for product in parsed.products]
+        return dataclasses.replace(parsed, products=products)
 
     def products(self) -> list[Product]:
         return [product for product in self.slots if product is not None]
@@ -463,6 +472,7 @@ class _UrlJob:
             ),
             cut_short_by_cost=self.cut_short_by_cost,
             snapshot_id=self.snapshot_id,
+            cache_hits=self.cache_hits,
         )
 
 
@@ -494,6 +504,7 @@ def _combine(
         billed_records=billed_records,
         estimated_cost_usd=round(pricing.cost(requests=billed_requests, records=billed_records), 6),
         cost_cap_reached=any(result.cut_short_by_cost for result in url_results),
+        cache_hits=sum(result.cache_hits for result in url_results),
     )
     return ExtractionResult(
         products=products, url_results=url_results, duplicate_urls=duplicates, stats=stats

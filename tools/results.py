@@ -48,6 +48,10 @@ class UrlResult(BaseModel):
     snapshot_id: str | None = Field(
         default=None, description="a dataset snapshot still running at the deadline; its records are paid for"
     )
+    cache_hits: int = Field(
+        default=0,
+        description="pages served from the page cache; they count in neither requests nor billed_requests",
+    )
 
 
 class ExtractionStats(BaseModel):
@@ -68,6 +72,9 @@ class ExtractionStats(BaseModel):
         default=0.0, description="an estimate from the set prices, not an invoice"
     )
     cost_cap_reached: bool = Field(default=False, description="true when max_cost_usd cut some URL short")
+    cache_hits: int = Field(
+        default=0, description="pages served from the page cache, at no request and no cost"
+    )
 
 
 class ExtractionResult(BaseModel):

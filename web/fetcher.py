@@ -22,6 +22,9 @@ class Page:
     redirects: list[str] = field(default_factory=list)
     backend: str = "direct"  # what served the page: direct, or a paid backend such as brightdata-unlocker
     fallback_reason: str | None = None  # why a fallback served the page instead of the direct response
+    # None when the page was fetched for this request. A number when the page cache served it:
+    # the cached page's age in seconds. Such a page made no request, so `requests` is 0.
+    cache_age_s: float | None = None
 
 
 class Fetcher(Protocol):
