@@ -19,6 +19,7 @@ from product_extractor.web.fetcher import (
     TooLarge,
     TooManyRedirects,
 )
+from product_extractor.web.retry_after import parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ class DirectFetcher:
                 f"{url} answered HTTP {response.status_code} {response.reason_phrase}".rstrip()
                 + _status_advice(response.status_code),
                 requests=requests,
+                retry_after_s=parse_retry_after(headers.get("retry-after")),
             )
 
         content_type = headers.get("content-type", "")
