@@ -84,6 +84,7 @@ class CallTrace:
                     "billed_records": entry.billed_records,
                     "backend": entry.backend,
                     "fallbacks": entry.fallbacks,
+                    "retries": entry.retries,
                     "error": entry.error,
                 }
                 for entry in result.url_results

@@ -48,6 +48,9 @@ class UrlResult(BaseModel):
     snapshot_id: str | None = Field(
         default=None, description="a dataset snapshot still running at the deadline; its records are paid for"
     )
+    retries: int = Field(
+        default=0, description="requests repeated after a timeout, 429 or 5xx; counted in `requests` too"
+    )
 
 
 class ExtractionStats(BaseModel):
@@ -68,6 +71,7 @@ class ExtractionStats(BaseModel):
         default=0.0, description="an estimate from the set prices, not an invoice"
     )
     cost_cap_reached: bool = Field(default=False, description="true when max_cost_usd cut some URL short")
+    retries: int = Field(default=0, description="requests repeated after a transient failure, all URLs")
 
 
 class ExtractionResult(BaseModel):
