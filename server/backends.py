@@ -19,6 +19,8 @@ from product_extractor.tools.backends import DatasetBatch, DatasetCollector, Pri
 from product_extractor.web.auto import AutoFetcher
 from product_extractor.web.direct import DirectFetcher
 from product_extractor.web.fetcher import BudgetExceeded, Fetcher, FetchError
+from product_extractor.web.limits import GatedFetcher, PerHostLimitedFetcher, RequestGate
+from product_extractor.web.retry import RetryingFetcher
 
 logger = logging.getLogger(__name__)
 
@@ -27,18 +29,31 @@ BACKENDS = ("direct", "brightdata", "auto")
 
 @dataclass
 class Backends:
-    """The long-lived clients of one server process; Bright Data's exist only with a token."""
+    """The long-lived clients of one server process; Bright Data's exist only with a token.
+
+    `in_flight` bounds the requests in flight across every backend and call of
+    the process. `direct` is the direct fetcher behind the per-host limit and
+    `in_flight`, so the auto backend's direct requests are limited too.
+    """
 
     settings: Settings
-    direct: DirectFetcher
+    direct: Fetcher
+    in_flight: anyio.CapacityLimiter
     unlocker: WebUnlockerFetcher | None = None
     scraper: WebScraperClient | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Backends:
-        backends = cls(settings=settings, direct=DirectFetcher(settings.fetch_limits()))
+        in_flight = anyio.CapacityLimiter(settings.max_in_flight)
+        direct = PerHostLimitedFetcher(
+            GatedFetcher(DirectFetcher(settings.fetch_limits()), RequestGate(in_flight=in_flight)),
+            settings.max_per_host,
+        )
+        backends = cls(settings=settings, direct=direct, in_flight=in_flight)
         token = settings.brightdata_api_token
         if token is not None:
+            # One rate limit for both Bright Data APIs, as one account's requests.
+            gate = RequestGate(in_flight=in_flight, rate=settings.brightdata_rate().limiter())
             backends.unlocker = WebUnlockerFetcher(
                 UnlockerConfig(
                     token=token,
@@ -47,10 +62,14 @@ class Backends:
                     country=settings.brightdata_country,
                     request_timeout_s=settings.brightdata_request_timeout_s,
                     max_bytes=settings.max_page_bytes,
-                )
+                ),
+                gate=gate,
             )
             backends.scraper = WebScraperClient(
-                ScraperConfig(token=token, base_url=settings.brightdata_api_url)
+                ScraperConfig(
+                    token=token, base_url=settings.brightdata_api_url, retry=settings.retry_policy()
+                ),
+                gate=gate,
             )
         return backends
 
@@ -74,7 +93,7 @@ class Backends:
         """
         name = backend or self.settings.default_backend()
         if name == "direct":
-            return CallBackend(name=name, fetcher=self.direct, collector=None)
+            return CallBackend(name=name, fetcher=self._retrying(self.direct), collector=None)
 
         if self.unlocker is None or self.scraper is None:
             raise ToolError(
@@ -88,10 +107,17 @@ class Backends:
         )
         unlocker = self.unlocker.with_meter(meter)
         if name == "auto":
-            return CallBackend(name=name, fetcher=AutoFetcher(self.direct, unlocker), collector=None)
+            return CallBackend(
+                name=name, fetcher=self._retrying(AutoFetcher(self.direct, unlocker)), collector=None
+            )
         return CallBackend(
-            name=name, fetcher=unlocker, collector=ScraperCollector(self.scraper.with_meter(meter))
+            name=name,
+            fetcher=self._retrying(unlocker),
+            collector=ScraperCollector(self.scraper.with_meter(meter)),
         )
+
+    def _retrying(self, inner: Fetcher) -> Fetcher:
+        return RetryingFetcher(inner, self.settings.retry_policy())
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +167,7 @@ class ScraperCollector:
         except FetchError as error:
             # A failure of the whole call (a rejected token, a rate limit) is every URL's failure.
             batch.requests += error.requests
+            batch.retries += error.retries
             snapshot_id = error.snapshot_id if isinstance(error, BrightDataError) else None
             batch.pending_snapshot_id = batch.pending_snapshot_id or snapshot_id
             batch.cut_short_by_cost = batch.cut_short_by_cost or isinstance(error, BudgetExceeded)
@@ -150,6 +177,7 @@ class ScraperCollector:
 
         batch.requests += result.requests
         batch.billed_records += result.billed_records
+        batch.retries += result.retries
         if result.pending:
             batch.pending_snapshot_id = batch.pending_snapshot_id or result.snapshot_id
         for url, outcome in result.outcomes.items():

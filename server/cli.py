@@ -18,12 +18,12 @@ from rich.progress import Progress, TaskID
 
 from product_extractor.products import Product
 from product_extractor.server.app import create_server, describe_validation_error
+from product_extractor.server.backends import Backends
 from product_extractor.server.demo import run_demo
 from product_extractor.server.settings import Settings, SettingsError, load_settings
 from product_extractor.tools.arguments import ExtractProductsArguments
 from product_extractor.tools.extract import extract_products
 from product_extractor.tools.results import ExtractionResult
-from product_extractor.web.direct import DirectFetcher
 
 app = typer.Typer(
     help="An MCP tool server that extracts structured product data from shop URLs.",
@@ -47,6 +47,9 @@ def configure_logging(level: str) -> None:
     )
     # httpx2 logs every request at INFO; the fan-out already logs each URL's start, end and failure.
     logging.getLogger("httpx2").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # stamina logs each scheduled retry as a bare "stamina.retry_scheduled" at WARNING;
+    # web.retry logs the same retry with its URL, wait and cause.
+    logging.getLogger("stamina").setLevel(logging.ERROR)
 
 
 @app.command()
@@ -125,7 +128,9 @@ def _settings_or_exit() -> Settings:
 
 
 async def _extract_with_progress(settings: Settings, arguments: ExtractProductsArguments) -> ExtractionResult:
-    fetcher = DirectFetcher(settings.fetch_limits())
+    # The server's direct backend, with its retries and per-host and in-flight limits.
+    backends = Backends.open(settings)
+    fetcher = backends.for_call("direct", max_cost_usd=None).fetcher
     console = Console(stderr=True)
     with Progress(console=console, transient=True) as progress:
         bars: dict[str, TaskID] = {}
@@ -140,7 +145,7 @@ async def _extract_with_progress(settings: Settings, arguments: ExtractProductsA
                 arguments, fetcher, options=settings.fan_out_options(), on_products=report
             )
         finally:
-            await fetcher.aclose()
+            await backends.aclose()
 
 
 if __name__ == "__main__":

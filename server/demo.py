@@ -31,6 +31,10 @@ PRODUCTS_PER_CATEGORY = 10
 SHOP_LATENCY = (0.2, 0.6)
 BRIGHTDATA_LATENCY_MEDIAN_S = 0.4  # the unlocker is slower than a direct request
 TRACE_FOLDER = "traces"  # under the working directory; git ignores it
+# The sandbox shop serves every saved site under one host, 127.0.0.1:<port>, where the real
+# shops are separate hosts. With the default of 4 requests per host, the three sites would
+# share 4 requests at a time, so the demo allows as many as all their product pages.
+SANDBOX_MAX_PER_HOST = CATEGORY_URLS * PRODUCTS_PER_CATEGORY
 CONSOLE_WIDTH = 140  # when stdout is not a terminal, rich would wrap tables at 80 columns
 
 
@@ -81,7 +85,8 @@ async def run_demo(pages: Path | None) -> int:
         urls = choose_urls(index)
         low, high = SHOP_LATENCY
         console.print(f"Sandbox shop on {shop.base_url}, adding {low:g}-{high:g} s latency per request.")
-        direct = await _call_over_stdio(console, urls, tracing)
+        shop_limits = {"PRODUCT_EXTRACTOR_MAX_PER_HOST": str(SANDBOX_MAX_PER_HOST)}
+        direct = await _call_over_stdio(console, urls, {**tracing, **shop_limits})
 
     console.rule("Bright Data backend: the sandbox Bright Data on 127.0.0.1")
     token = secrets.token_hex(16)

@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from product_extractor.tools.extract import FanOutOptions
 from product_extractor.web.direct import FetchLimits
+from product_extractor.web.limits import RateLimit
+from product_extractor.web.retry import RetryPolicy
 
 
 class Settings(BaseSettings):
@@ -67,6 +69,43 @@ class Settings(BaseSettings):
     brightdata_usd_per_1000_requests: float = Field(default=1.50, ge=0)
     brightdata_usd_per_1000_records: float = Field(default=1.00, ge=0)
 
+    # Retries and rate limits (docs/retries-and-limits.md)
+    retry_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="attempts per request in all, the first included; 1 turns retries off",
+    )
+    retry_wait_initial_s: float = Field(
+        default=0.5, ge=0, le=60, description="seconds before the first retry; each later wait doubles"
+    )
+    retry_wait_max_s: float = Field(
+        default=10.0, ge=0, le=600, description="longest wait between two attempts"
+    )
+    retry_wait_jitter_s: float = Field(
+        default=0.5, ge=0, le=60, description="up to this many random seconds added to each wait"
+    )
+    retry_after_max_s: float = Field(
+        default=60.0, ge=0, le=3600, description="longest Retry-After honoured; a longer one ends the retries"
+    )
+    # Each request in flight may buffer up to max_page_bytes, so 64 of them bound the
+    # page bodies held at once to 640 MB at the default 10 MB cap.
+    max_in_flight: int = Field(
+        default=64, ge=1, le=10_000, description="HTTP requests in flight at once across the server process"
+    )
+    # A 20-URL job on one shop sends at most this many requests to it at once; browsers
+    # open about 6 connections per host.
+    max_per_host: int = Field(
+        default=4, ge=1, le=1_000, description="direct requests in flight at once per scheme, host and port"
+    )
+    # The one request rate Bright Data documents for POST /request is the SERP API's
+    # 1,000 requests per minute for accounts that have not been funded. The Web Unlocker
+    # shares that endpoint and has no documented rate, so the default is that rate.
+    brightdata_rate_limit: str = Field(
+        default="1000/1m",
+        description="Bright Data API requests per period, as <requests>/<period><unit> with unit s, m or h",
+    )
+
     def default_backend(self) -> str:
         """Return the backend a call without a `backend` argument uses."""
         if self.backend is not None:
@@ -81,6 +120,12 @@ class Settings(BaseSettings):
             return None
         return value.strip() if isinstance(value, str) else value
 
+    @field_validator("brightdata_rate_limit")
+    @classmethod
+    def _valid_rate_limit(cls, value: str) -> str:
+        RateLimit.parse(value)
+        return value.strip()
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_level(cls, value: object) -> object:
@@ -94,6 +139,18 @@ class Settings(BaseSettings):
             max_listing_pages=self.max_listing_pages,
             parse_processes=self.parse_processes,
         )
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            attempts=self.retry_attempts,
+            wait_initial_s=self.retry_wait_initial_s,
+            wait_max_s=self.retry_wait_max_s,
+            wait_jitter_s=self.retry_wait_jitter_s,
+            max_retry_after_s=self.retry_after_max_s,
+        )
+
+    def brightdata_rate(self) -> RateLimit:
+        return RateLimit.parse(self.brightdata_rate_limit)
 
     def fetch_limits(self) -> FetchLimits:
         return FetchLimits(

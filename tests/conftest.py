@@ -35,6 +35,29 @@ def corpus_dir() -> Path:
     return found
 
 
+# Settings every server in the tests reads from the environment, subprocesses included:
+# - The sandbox shop serves every saved site under one host (127.0.0.1:<port>), so the
+#   default of 4 requests per host would bound the fan-out that the tests measure.
+# - A high Bright Data rate limit, so the tests measure fetching, not the limiter.
+# - Short retry waits; tests of the waits set their own. A Retry-After is still honoured.
+# Tests of these limits pass their values in Settings.
+TEST_ENVIRONMENT = {
+    "PRODUCT_EXTRACTOR_MAX_PER_HOST": "100",
+    "PRODUCT_EXTRACTOR_BRIGHTDATA_RATE_LIMIT": "10000/1s",
+    "PRODUCT_EXTRACTOR_RETRY_WAIT_INITIAL_S": "0.05",
+    "PRODUCT_EXTRACTOR_RETRY_WAIT_MAX_S": "0.5",
+    "PRODUCT_EXTRACTOR_RETRY_WAIT_JITTER_S": "0.05",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_environment() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in TEST_ENVIRONMENT.items():
+            patch.setenv(name, value)
+        yield
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """Run async tests on asyncio, the event loop the MCP SDK's stdio server uses."""
