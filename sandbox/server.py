@@ -54,17 +54,24 @@ class RunningShop:
         latency: float | tuple[float, float] | None = None,
         status: int | None = None,
         error_rate: float | None = None,
+        retry_after: str | None = None,
+        burst: int | None = None,
     ) -> None:
         """Change latency (seconds, or a low-high range), status or error rate under a host or path prefix.
 
         `target` is a host (`www.sample-books.example`) or a path starting with
         `/`. A latency longer than the client's timeout simulates a timeout. The
         response comes after the latency, or as a 503 when the shop stops first.
+        `retry_after` is sent as the Retry-After header with `status`. With
+        `burst`, only the first `burst` requests under `target` get `status`, and
+        later ones are served as usual; setting the fault again starts a new burst.
         """
         fault = Fault(
             latency=None if latency is None else Latency.coerce(latency),
             status=status,
             error_rate=error_rate,
+            retry_after=retry_after,
+            burst=burst,
         )
         self.app.faults.set_fault(target, fault)
 
