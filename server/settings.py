@@ -172,7 +172,9 @@ def load_settings() -> Settings:
         lines = ["invalid settings in the environment:"]
         for problem in error.errors():
             name = "_".join(str(part) for part in problem["loc"]).upper()
-            if not name.startswith(("PRODUCT_EXTRACTOR_", "BRIGHTDATA_")):
+            # Only the token is read from Bright Data's own variable name; fields such as
+            # brightdata_zone are PRODUCT_EXTRACTOR_BRIGHTDATA_ZONE.
+            if name != "BRIGHTDATA_API_TOKEN" and not name.startswith("PRODUCT_EXTRACTOR_"):
                 name = "PRODUCT_EXTRACTOR_" + name
             # The value of a secret is never echoed.
             shown = "(hidden)" if "TOKEN" in name else repr(problem.get("input"))
