@@ -219,7 +219,8 @@ class DatasetEndpoints:
 
         injected = self._next_injected_failure()
         if injected == 429:
-            running = self.snapshots.running_jobs(dataset_id)
+            # Worded as if the dataset's job limit were what is running now, at least one.
+            running = max(self.snapshots.running_jobs(dataset_id), 1)
             return _too_many_running_jobs(running, limit=running)
         if injected is not None:
             return PlainTextResponse(f"Injected {injected} from the sandbox", status_code=injected)
