@@ -339,7 +339,9 @@ class WebScraperClient(MeteredApiClient):
                     retryable=True,
                 )
             if failed:
-                job.retries += 1  # the next round sends the failed poll again
+                # The next round sends the failed poll again.
+                # NOTE: the sandbox cannot fail a poll yet, so no test counts these retries.
+                job.retries += 1
             await anyio.sleep(min(wait, remaining))
             delay = min(delay * 2, self.config.poll_max_s)
 
