@@ -554,7 +554,7 @@ _R = TypeVar("_R")
 def _nothing_started(error: FetchError) -> bool:
     """Return True for a failure of a collection-starting call after which no job can be running.
 
-    Bright Data answered 429 or 5xx, or no connection was made. After a timeout
+    Bright Data responded 429 or 5xx, or no connection was made. After a timeout
     the job may have started, and a second call would start and bill another.
     """
     return error.retryable and isinstance(error, RateLimited | ServerError | ApiUnreachable)

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
         default=0.5, ge=0, le=60, description="seconds before the first retry; each later wait doubles"
     )
     retry_wait_max_s: float = Field(
-        default=10.0, ge=0, le=600, description="longest wait between two attempts"
+        default=10.0, ge=0, le=600, description="maximum wait between two attempts, seconds"
     )
     retry_wait_jitter_s: float = Field(
         default=0.5, ge=0, le=60, description="up to this many random seconds added to each wait"

@@ -27,7 +27,7 @@ def summarise(result: ExtractionResult, *, omitted: int = 0) -> str:
         )
     if stats.retries:
         lines.append(
-            f"{_retries(stats.retries)} after timeouts, 429 or 5xx answers; the request counts include them."
+            f"{_retries(stats.retries)} after timeouts, 429 or 5xx responses; the requests include them."
         )
     if stats.cost_cap_reached:
         lines.append("max_cost_usd stopped some URLs early; their entries say so.")

@@ -113,7 +113,7 @@ async def test_429_storm_retried_after_wait() -> None:
     assert result["stats"]["retries"] == len(limited)
     assert result["stats"]["requests"] == len(urls) + len(limited)
     assert result["stats"]["billed_requests"] == len(urls)
-    assert f"{len(limited)} retries after timeouts, 429 or 5xx answers" in result["summary"]
+    assert f"{len(limited)} retries after timeouts, 429 or 5xx responses" in result["summary"]
 
 
 async def test_429_burst_on_one_url(brightdata: RunningBrightData) -> None:
@@ -224,7 +224,7 @@ async def test_dns_failure_not_retried(brightdata: RunningBrightData) -> None:
 
 
 async def test_billed_target_429_counted(brightdata: RunningBrightData) -> None:
-    # The shop answers 429 through the unlocker: Bright Data bills that response too.
+    # The shop responds 429 through the unlocker, and Bright Data bills that response too.
     brightdata.set_fault(TENT, target_status=429, burst=1)
     result = await extract(settings_for(brightdata), PRODUCTS)
 
@@ -323,7 +323,7 @@ async def test_used_up_quota_not_retried(brightdata: RunningBrightData) -> None:
     assert brightdata.billed_requests() == 1
 
 
-# Web Scraper API collections (the saved corpus holds the dataset product pages)
+# Web Scraper API collections (the saved corpus contains the dataset product pages)
 
 
 def corpus_page_outside_datasets(brightdata: RunningBrightData) -> str:

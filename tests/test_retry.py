@@ -153,7 +153,7 @@ def test_transient_errors_table(error: FetchError, transient: bool) -> None:
 
 
 class UrlRejected(FetchError):
-    """Stands for an error class added elsewhere that says nothing about retrying."""
+    """An error class added elsewhere that does not set `retryable`."""
 
 
 async def test_unmarked_error_class_not_retried() -> None:

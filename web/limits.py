@@ -79,7 +79,7 @@ class RateLimit:
 
 @dataclass(frozen=True, slots=True)
 class RequestGate:
-    """What one request must pass before it is sent: a rate limit and an in-flight limit, both optional."""
+    """The limits a request passes before it is sent: a rate limit and an in-flight limit, both optional."""
 
     in_flight: anyio.CapacityLimiter | None = None
     rate: AsyncLimiter | None = None

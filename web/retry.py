@@ -8,7 +8,7 @@ It gives up early when that wait would end past the deadline of the
 enclosing anyio cancel scope.
 
 A failure is transient when its `FetchError.retryable` is True: timeouts,
-broken or refused connections, 429 and 500/502/503/504 answers, and Bright
+broken or refused connections, 429 and 500/502/503/504 responses, and Bright
 Data's retryable unlock errors. Every other error, including error classes
 that do not set the attribute, fails at once.
 """
@@ -87,7 +87,7 @@ class Retrier:
     Make one per operation (one URL's fetch): retries of different URLs share no
     state and no lock, so one URL's waits never hold up another. `time_left`
     returns the seconds the caller has left, for a deadline that is not an anyio
-    cancel scope; the nearer of it and the cancel scope's deadline counts.
+    cancel scope. The nearer of that and the cancel scope's deadline counts.
     """
 
     def __init__(
@@ -170,7 +170,7 @@ class Retrier:
         if error.retry_after_s > self.policy.max_retry_after_s:
             self._gave_up = (
                 f"not retried because the server asked to wait {error.retry_after_s:g} s "
-                f"(Retry-After), more than the {self.policy.max_retry_after_s:g} s allowed"
+                f"(Retry-After), more than the {self.policy.max_retry_after_s:g} s this server waits at most"
             )
             return None
         return self.policy.retry_after_wait_s(error.retry_after_s)
