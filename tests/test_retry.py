@@ -412,7 +412,7 @@ async def test_retry_keeps_other_url_moving(clean_shop: RunningShop) -> None:
     books = next(site for site in index["sites"] if site["host"] == "www.sample-books.example")
     kitchen = next(site for site in index["sites"] if site["host"] == "www.sample-kitchen.example")
     slow_path = "/" + books["product_urls"][0].split("/", 3)[3]
-    clean_shop.set_fault(slow_path, status=429, retry_after="1", burst=1)
+    clean_shop.set_fault(slow_path, status=429, retry_after="2", burst=1)
 
     async with Client(create_server(Settings())) as client:
         result = await client.call_tool(
