@@ -18,6 +18,7 @@ from product_extractor.brightdata.errors import (
     error_from_response,
     redact,
 )
+from product_extractor.web.limits import RequestGate
 
 # Largest error body read, in bytes: Bright Data's error bodies are one line, and an
 # HTML "usage limit" page is a few kilobytes.
@@ -167,7 +168,11 @@ async def _read_prefix(response: httpx.Response, limit: int) -> bytes:
 
 
 class MeteredApiClient:
-    """One pooled HTTP client for a Bright Data API, and per-call views of it with their own cost meter."""
+    """One pooled HTTP client for a Bright Data API, and per-call views of it with their own cost meter.
+
+    Every API request passes `gate` (the server's rate limit toward Bright Data
+    and its limit on requests in flight) before it is sent.
+    """
 
     def __init__(
         self,
@@ -178,8 +183,10 @@ class MeteredApiClient:
         max_connections: int,
         meter: CostMeter | None,
         transport: httpx.AsyncBaseTransport | None,
+        gate: RequestGate | None = None,
     ) -> None:
         self.meter = meter
+        self.gate = gate or RequestGate()
         self._client = make_client(
             token=token,
             base_url=base_url,

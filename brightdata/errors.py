@@ -12,14 +12,13 @@ No message contains the API token. Text copied from a response passes through
 
 from __future__ import annotations
 
-import email.utils
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
 from product_extractor.web.fetcher import BudgetExceeded, ConnectFailed, FetchError, FetchTimeout
+from product_extractor.web.retry_after import parse_retry_after
 
 __all__ = [
     "AccessDenied",
@@ -79,8 +78,9 @@ class BrightDataError(FetchError):
         snapshot_id: str | None = None,
         requests: int = 1,
         billed_requests: int = 0,
+        retries: int = 0,
     ) -> None:
-        super().__init__(url, message, requests=requests, billed_requests=billed_requests)
+        super().__init__(url, message, requests=requests, billed_requests=billed_requests, retries=retries)
         self.status = status  # of the Bright Data API response, not of the target page
         self.error_code = error_code
         self.retryable = retryable
@@ -122,9 +122,7 @@ class ProxyAuthFailed(BrightDataError):
 
 
 class RateLimited(BrightDataError):
-    """429: too many requests or running jobs."""
-
-    retry_after_s: float | None = None  # the wait the Retry-After header requests, when it has one
+    """429: too many requests or running jobs; `retry_after_s` is set when the response has Retry-After."""
 
 
 class UnlockFailed(BrightDataError):
@@ -192,32 +190,6 @@ def summarize_body(body: str) -> str:
     if len(text) > _DETAIL_CHARS:
         return text[: _DETAIL_CHARS - 1] + "…"
     return text
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Return the wait a Retry-After header requests, in seconds: delta-seconds or an HTTP date.
-
-    >>> parse_retry_after("12")
-    12.0
-    >>> parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0)
-    10.0
-    >>> parse_retry_after("soon") is None
-    True
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        return None
-    now = time.time() if now is None else now
-    return max(0.0, moment.timestamp() - now)
 
 
 def error_from_response(

@@ -15,15 +15,22 @@ sends `POST /datasets/v3/trigger` instead. That call returns a `snapshot_id` at
 once, so a short deadline cannot lose a snapshot that Bright Data goes on to
 bill. A synchronous call whose connection drops can still lose one (see the
 NOTE in `_scrape_sync`).
+
+The call that starts a collection is retried under `ScraperConfig.retry` when
+Bright Data refused it (429 "too many running jobs", 5xx) or no connection
+could be made, because then no job was started. A timeout is not retried: the
+job may be running and billed already. Failed progress and download polls are
+retried by the polling loop until the deadline.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -46,9 +53,11 @@ from product_extractor.brightdata.datasets import (
     record_input_url,
 )
 from product_extractor.brightdata.errors import (
+    ApiUnreachable,
     BrightDataError,
     RateLimited,
     RecordError,
+    ServerError,
     SnapshotEmpty,
     SnapshotExpired,
     SnapshotFailed,
@@ -60,6 +69,9 @@ from product_extractor.brightdata.errors import (
 )
 from product_extractor.brightdata.unlocker import DEFAULT_BASE_URL
 from product_extractor.products.model import Product
+from product_extractor.web.fetcher import FetchError
+from product_extractor.web.limits import RequestGate
+from product_extractor.web.retry import Retrier, RetryPolicy
 
 __all__ = ["MAX_URLS_PER_SCRAPE", "ScrapeResult", "ScraperConfig", "UrlOutcome", "WebScraperClient"]
 
@@ -89,6 +101,7 @@ class ScraperConfig:
     progress_not_found_grace_s: float = 20.0
     max_response_bytes: int = 64 * 1024 * 1024  # a product record with its reviews runs to about 100 KB
     max_connections: int = 20
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # for the call that starts a collection
 
     def __post_init__(self) -> None:
         for name in ("request_timeout_s", "sync_window_s", "poll_initial_s", "poll_max_s"):
@@ -105,6 +118,7 @@ class ScrapeResult:
     snapshot_id: str | None  # set when the call went through a snapshot
     requests: int  # HTTP calls made to the Web Scraper API, none of them billed
     billed_records: int  # non-error records delivered; Bright Data bills each one
+    retries: int = 0  # API calls repeated after a transient failure
 
     @property
     def pending(self) -> bool:
@@ -137,6 +151,7 @@ class WebScraperClient(MeteredApiClient):
         *,
         meter: CostMeter | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        gate: RequestGate | None = None,
     ) -> None:
         self.config = config
         super().__init__(
@@ -146,6 +161,7 @@ class WebScraperClient(MeteredApiClient):
             max_connections=config.max_connections,
             meter=meter,
             transport=transport,
+            gate=gate,
         )
 
     def __repr__(self) -> str:
@@ -184,6 +200,7 @@ class WebScraperClient(MeteredApiClient):
             snapshot_id=job.snapshot_id,
             requests=job.requests,
             billed_records=job.billed_records,
+            retries=job.retries,
         )
 
     async def scrape_products(self, url: str, *, timeout_s: float) -> list[Product]:
@@ -195,10 +212,11 @@ class WebScraperClient(MeteredApiClient):
         return outcome
 
     async def _run(self, job: _Job) -> dict[str, UrlOutcome]:
+        reply: list[object] | str
         if job.remaining() >= self.config.sync_window_s + self.config.request_timeout_s:
-            reply = await self._scrape_sync(job)
+            reply = await self._start_collection(job, self._scrape_sync)
         else:
-            reply = await self._trigger(job)
+            reply = await self._start_collection(job, self._trigger)
         if isinstance(reply, list):
             return self._outcomes(job, reply)
 
@@ -214,6 +232,16 @@ class WebScraperClient(MeteredApiClient):
             error.args = (f"{error} (Bright Data snapshot {job.snapshot_id})",)
             raise
         return self._outcomes(job, records)
+
+    async def _start_collection(self, job: _Job, start: Callable[[_Job], Awaitable[_R]]) -> _R:
+        """Run `start(job)`, retrying it while Bright Data refuses to start the collection."""
+        retrier = Retrier(
+            self.config.retry, job.urls[0], should_retry=_nothing_started, time_left=job.remaining
+        )
+        try:
+            return await retrier.run(functools.partial(start, job))
+        finally:
+            job.retries += retrier.retries
 
     async def _scrape_sync(self, job: _Job) -> list[object] | str:
         """Send the synchronous scrape; return its records, or the snapshot id of its 202.
@@ -279,6 +307,7 @@ class WebScraperClient(MeteredApiClient):
 
         while True:
             wait = delay
+            failed = False
             try:
                 if not ready:
                     ready = await self._is_ready(job)
@@ -290,6 +319,7 @@ class WebScraperClient(MeteredApiClient):
                 if not error.retryable:
                     raise
                 failures += 1
+                failed = True
                 if failures == 1:
                     logger.warning("snapshot %s: %s; polling on", job.snapshot_id, error)
                 if isinstance(error, RateLimited) and error.retry_after_s is not None:
@@ -308,6 +338,10 @@ class WebScraperClient(MeteredApiClient):
                     "larger timeout_s",
                     retryable=True,
                 )
+            if failed:
+                # The next round sends the failed poll again.
+                # NOTE: the sandbox cannot fail a poll yet, so no test counts these retries.
+                job.retries += 1
             await anyio.sleep(min(wait, remaining))
             delay = min(delay * 2, self.config.poll_max_s)
 
@@ -367,13 +401,32 @@ class WebScraperClient(MeteredApiClient):
         A status outside `accept` raises its `BrightDataError`. With `snapshot_errors`,
         a 400 or 404 raises the snapshot's `_SnapshotProblem` instead.
         """
-        url = job.urls[0]
         if timeout_s is None:
             timeout_s = min(self.config.request_timeout_s, max(job.remaining(), 0.001))
         request = self._client.build_request(
             method, path, params=params, json=json, timeout=httpx.Timeout(timeout_s)
         )
+        async with self.gate.admit():
+            return await self._send_and_read(
+                job,
+                request,
+                endpoint=endpoint,
+                accept=accept,
+                timeout_s=timeout_s,
+                snapshot_errors=snapshot_errors,
+            )
 
+    async def _send_and_read(
+        self,
+        job: _Job,
+        request: httpx.Request,
+        *,
+        endpoint: str,
+        accept: tuple[int, ...],
+        timeout_s: float,
+        snapshot_errors: bool,
+    ) -> tuple[int, object]:
+        url = job.urls[0]
         job.requests += 1
         response = await send(
             self._client,
@@ -486,12 +539,25 @@ class _Job:
     deadline: float  # time.monotonic() value
     requests: int = 0
     billed_records: int = 0
+    retries: int = 0
     snapshot_id: str | None = None
     snapshot_started: float = 0.0
     pending: bool = False
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
+
+
+_R = TypeVar("_R")
+
+
+def _nothing_started(error: FetchError) -> bool:
+    """Return True for a failure of a collection-starting call after which no job can be running.
+
+    Bright Data responded 429 or 5xx, or no connection was made. After a timeout
+    the job may have started, and a second call would start and bill another.
+    """
+    return error.retryable and isinstance(error, RateLimited | ServerError | ApiUnreachable)
 
 
 class _SnapshotProblem(Exception):

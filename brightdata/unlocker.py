@@ -21,6 +21,7 @@ from product_extractor.brightdata.errors import (
 from product_extractor.web.charset import decode_html
 from product_extractor.web.direct import HTML_TYPES, looks_like_html, media_type_of, read_capped_body
 from product_extractor.web.fetcher import HTTPStatusError, NotHTML, Page
+from product_extractor.web.limits import RequestGate
 
 __all__ = ["UnlockerConfig", "WebUnlockerFetcher"]
 
@@ -76,6 +77,7 @@ class WebUnlockerFetcher(MeteredApiClient):
         *,
         meter: CostMeter | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        gate: RequestGate | None = None,
     ) -> None:
         self.config = config
         # Set on per-call views: an error that every later request of the call would hit too.
@@ -87,6 +89,7 @@ class WebUnlockerFetcher(MeteredApiClient):
             max_connections=config.max_connections,
             meter=meter,
             transport=transport,
+            gate=gate,
         )
 
     def __repr__(self) -> str:
@@ -100,12 +103,14 @@ class WebUnlockerFetcher(MeteredApiClient):
 
         Raises `CostCapReached` before sending when the meter's cap would be passed.
         """
-        if self._stop is not None and self._stop.error is not None:
-            raise _not_sent(url, self._stop.error)
+        self._raise_if_stopped(url)
         reservation = self.meter.reserve(url, requests=1) if self.meter is not None else None
         attempt = _Attempt()
         try:
-            return await self._fetch(url, attempt)
+            async with self.gate.admit():
+                # An account error may have stopped the call while this request waited its turn.
+                self._raise_if_stopped(url)
+                return await self._fetch(url, attempt)
         except CALL_STOPPING_ERRORS as error:
             if self._stop is not None:
                 self._stop.error = self._stop.error or error
@@ -114,6 +119,10 @@ class WebUnlockerFetcher(MeteredApiClient):
             # Also on cancellation: once the unlocker has responded, the request is billed.
             if reservation is not None:
                 reservation.commit(requests=attempt.billed_requests)
+
+    def _raise_if_stopped(self, url: str) -> None:
+        if self._stop is not None and self._stop.error is not None:
+            raise _not_sent(url, self._stop.error)
 
     async def _fetch(self, url: str, attempt: _Attempt) -> Page:
         started = time.monotonic()

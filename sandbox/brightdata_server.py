@@ -74,6 +74,8 @@ class RunningBrightData:
         status: int | None = None,
         target_status: int | None = None,
         timeout: bool = False,
+        retry_after: str | None = None,
+        burst: int | None = None,
     ) -> None:
         """Override what Web Unlocker requests to `target`, a host or an http(s) URL prefix, get.
 
@@ -84,6 +86,9 @@ class RunningBrightData:
         respond with it, so the outer status stays 200 unless it is a 5xx, which the
         unlocker turns into a 502 `http_status`. `timeout` holds the request
         for the stand-in's `timeout_seconds`, longer than clients wait.
+        `retry_after` is sent as the Retry-After header with `status`. With
+        `burst`, only the first `burst` requests to `target` get the fault, and
+        later ones are served as usual; setting the fault again starts a new burst.
         """
         if isinstance(latency, int | float):
             latency = LognormalLatency(float(latency))
@@ -93,6 +98,8 @@ class RunningBrightData:
             status=status,
             target_status=target_status,
             timeout=timeout,
+            retry_after=retry_after,
+            burst=burst,
         )
         self.app.unlocker.faults.set_fault(target, fault)
 
@@ -103,6 +110,14 @@ class RunningBrightData:
     def set_quota(self, billed_requests: int | None) -> None:
         """Allow this many billed Web Unlocker requests before 403 `client_10100`; None lifts the limit."""
         self.app.unlocker.quota = billed_requests
+
+    def fail_next_collections(self, status: int, count: int = 1) -> None:
+        """Respond `status` to the next `count` /scrape or /trigger calls, before any snapshot is created.
+
+        429 gets Bright Data's "too many running jobs" text, as when a dataset's
+        job limit is reached.
+        """
+        self.app.datasets.fail_next_collections(status, count)
 
     def set_snapshot_behaviour(
         self,

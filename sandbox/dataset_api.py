@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -74,6 +76,18 @@ class DatasetEndpoints:
         self.behaviour = behaviour
         self._token = token
         self._delays = delays
+        self._injected_failures: deque[int] = deque()  # statuses for the next /scrape and /trigger calls
+        self._failures_lock = threading.Lock()
+
+    def fail_next_collections(self, status: int, count: int = 1) -> None:
+        """Respond `status` to the next `count` /scrape or /trigger calls, before a snapshot is created.
+
+        A 429 gets the "too many running jobs" text; other statuses a short error text.
+        """
+        if count < 1:
+            raise ValueError(f"count={count} is invalid; use 1 or more")
+        with self._failures_lock:
+            self._injected_failures.extend([status] * count)
 
     async def scrape(self, request: Request) -> Response:
         started = await self._start_collection(request, max_inputs=self.settings.max_sync_inputs)
@@ -203,14 +217,18 @@ class DatasetEndpoints:
             message = f"Too many inputs: {len(inputs)}; a synchronous request takes at most {max_inputs}"
             return PlainTextResponse(message, status_code=400)
 
+        injected = self._next_injected_failure()
+        if injected == 429:
+            # Worded as if the dataset's job limit were what is running now, at least one.
+            running = max(self.snapshots.running_jobs(dataset_id), 1)
+            return _too_many_running_jobs(running, limit=running)
+        if injected is not None:
+            return PlainTextResponse(f"Injected {injected} from the sandbox", status_code=injected)
+
         running = self.snapshots.running_jobs(dataset_id)
         limit = self.settings.max_running_jobs
         if limit is not None and running >= limit:
-            message = (
-                "You have too many running jobs for this dataset, please wait for some of them to finish. "
-                f"Running jobs: {running}>={limit}"
-            )
-            return PlainTextResponse(message, status_code=429)
+            return _too_many_running_jobs(running, limit=limit)
 
         include_errors = request.query_params.get("include_errors", "").lower() == "true"
         records = self._collect(dataset, inputs, include_errors)
@@ -267,6 +285,10 @@ class DatasetEndpoints:
             ]
         return records
 
+    def _next_injected_failure(self) -> int | None:
+        with self._failures_lock:
+            return self._injected_failures.popleft() if self._injected_failures else None
+
     def _find(self, request: Request) -> Snapshot | None:
         snapshot_id = request.path_params["snapshot_id"]
         note = note_of(request)
@@ -275,6 +297,14 @@ class DatasetEndpoints:
         if snapshot is not None:
             note.dataset_id = snapshot.dataset_id
         return snapshot
+
+
+def _too_many_running_jobs(running: int, *, limit: int) -> Response:
+    message = (
+        "You have too many running jobs for this dataset, please wait for some of them to finish. "
+        f"Running jobs: {running}>={limit}"
+    )
+    return PlainTextResponse(message, status_code=429)
 
 
 def _parse_inputs(body: bytes) -> list[dict[str, Any]] | Response:

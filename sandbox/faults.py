@@ -89,6 +89,13 @@ class Fault:
     status: int | None = None  # respond to every request with this status, after the latency
     error_rate: float | None = None  # share of requests that get a 500 response, drawn per request
     body: BodyFault | None = None  # serve this broken response in place of the page (sandbox/body_faults.py)
+    retry_after: str | None = None  # Retry-After header sent with `status`: seconds or an HTTP date
+    # Only the first `burst` requests under the prefix get `status`; None means every request.
+    burst: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.burst is not None and self.burst < 1:
+            raise ValueError(f"burst={self.burst} is invalid; use 1 or more, or None for every request")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +106,7 @@ class FaultDecision:
     status: int | None
     reason: str | None  # why the status was injected, for the X-Sandbox-Fault header
     body: BodyFault | None = None  # a broken response to serve in place of the page
+    retry_after: str | None = None  # the Retry-After header to send with `status`
 
 
 class FaultPlan:
@@ -118,27 +126,32 @@ class FaultPlan:
         self._error_random = random.Random(f"errors:{seed}")
         self._overrides: PrefixRules[Fault] = PrefixRules()
         self._lock = threading.Lock()
+        self._bursts = BurstCounter()
 
     def set_fault(self, target: str, fault: Fault) -> None:
         """Override the default for every path under `target`, a host or a path prefix starting with /."""
         if fault.error_rate is not None:
             check_rate(fault.error_rate, "error rate")
-        self._overrides.set(_prefix_for(target), fault)
+        prefix = _prefix_for(target)
+        self._overrides.set(prefix, fault)
+        self._bursts.reset(prefix)
 
     def clear_faults(self, target: str | None = None) -> None:
         """Remove the override for `target`, or every override when `target` is None."""
-        self._overrides.clear(None if target is None else _prefix_for(target))
+        prefix = None if target is None else _prefix_for(target)
+        self._overrides.clear(prefix)
+        self._bursts.reset(prefix)
 
     def decide(self, path: str) -> FaultDecision:
-        fault = self._overrides.match(path)
+        prefix, fault = self._overrides.match_with_prefix(path) or ("", None)
         with self._lock:
             latency = fault.latency if fault and fault.latency is not None else self.latency
             error_rate = fault.error_rate if fault and fault.error_rate is not None else self.error_rate
 
             delay = latency.draw(self._latency_random)
 
-            if fault and fault.status is not None:
-                return FaultDecision(delay, fault.status, "status")
+            if fault and fault.status is not None and self._bursts.take(prefix, fault.burst):
+                return FaultDecision(delay, fault.status, "status", retry_after=fault.retry_after)
             if fault and fault.body is not None:
                 return FaultDecision(delay, None, fault.body, body=fault.body)
             if error_rate > 0 and self._error_random.random() < error_rate:
@@ -170,9 +183,44 @@ class PrefixRules(Generic[RuleT]):
 
     def match(self, key: str) -> RuleT | None:
         """Return the rule of the longest prefix of `key`, or None."""
+        matched = self.match_with_prefix(key)
+        return matched[1] if matched else None
+
+    def match_with_prefix(self, key: str) -> tuple[str, RuleT] | None:
+        """Return the longest prefix of `key` that has a rule, and the rule; None when none matches."""
         with self._lock:
             matches = [prefix for prefix in self._rules if key.startswith(prefix)]
-            return self._rules[max(matches, key=len)] if matches else None
+            if not matches:
+                return None
+            prefix = max(matches, key=len)
+            return prefix, self._rules[prefix]
+
+
+class BurstCounter:
+    """Counts the requests each fault prefix has failed, for faults limited to a burst; thread-safe."""
+
+    def __init__(self) -> None:
+        self._failed: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, prefix: str, burst: int | None) -> bool:
+        """Return True when the next request under `prefix` gets the fault: always when `burst` is None."""
+        if burst is None:
+            return True
+        with self._lock:
+            failed = self._failed.get(prefix, 0)
+            if failed >= burst:
+                return False
+            self._failed[prefix] = failed + 1
+            return True
+
+    def reset(self, prefix: str | None = None) -> None:
+        """Start the burst of `prefix` again, or of every prefix when None."""
+        with self._lock:
+            if prefix is None:
+                self._failed.clear()
+            else:
+                self._failed.pop(prefix, None)
 
 
 def _prefix_for(target: str) -> str:

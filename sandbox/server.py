@@ -56,6 +56,8 @@ class RunningShop:
         status: int | None = None,
         error_rate: float | None = None,
         body: BodyFault | None = None,
+        retry_after: str | None = None,
+        burst: int | None = None,
     ) -> None:
         """Change latency (seconds, or a low-high range), status, error rate or a broken response
         (`body`, one of sandbox/body_faults.py's faults) under a host or path prefix.
@@ -63,12 +65,17 @@ class RunningShop:
         `target` is a host (`www.sample-books.example`) or a path starting with
         `/`. A latency longer than the client's timeout simulates a timeout. The
         response comes after the latency, or as a 503 when the shop stops first.
+        `retry_after` is sent as the Retry-After header with `status`. With
+        `burst`, only the first `burst` requests under `target` get `status`, and
+        later ones are served as usual; setting the fault again starts a new burst.
         """
         fault = Fault(
             latency=None if latency is None else Latency.coerce(latency),
             status=status,
             error_rate=error_rate,
             body=body,
+            retry_after=retry_after,
+            burst=burst,
         )
         self.app.faults.set_fault(target, fault)
 

@@ -161,6 +161,8 @@ class ShopApp:
             logger.debug("injecting %d (%s) into %s", decision.status, decision.reason, request.url.path)
             response = _html_status(decision.status, "Injected by the sandbox shop.")
             response.headers["X-Sandbox-Fault"] = decision.reason or "status"
+            if decision.retry_after is not None:
+                response.headers["Retry-After"] = decision.retry_after
             return response
         if decision.body is not None:
             return await self._body_fault(decision.body, request)

@@ -174,7 +174,16 @@ class UnlockerEndpoint:
                 return self._error(note, 503, "The sandbox is shutting down")
             return self._unlock_error(note, "navigation_timeout", url, response_format)
         if decision.status is not None:
-            return self._error(note, decision.status, f"Injected {decision.status} from the sandbox")
+            # The real unlocker's 429 carries the code sr_rate_limit.
+            code = "sr_rate_limit" if decision.status == 429 else None
+            headers = {"Retry-After": decision.retry_after} if decision.retry_after is not None else None
+            return self._error(
+                note,
+                decision.status,
+                f"Injected {decision.status} from the sandbox",
+                code=code,
+                headers=headers,
+            )
         if decision.unlock_error is not None:
             return self._unlock_error(note, decision.unlock_error, url, response_format)
 

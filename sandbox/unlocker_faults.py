@@ -17,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from product_extractor.sandbox.faults import LognormalLatency, PrefixRules, check_rate
+from product_extractor.sandbox.faults import BurstCounter, LognormalLatency, PrefixRules, check_rate
 
 # x-brd-error messages of the unlock errors the stand-in can inject. The
 # navigation_timeout and http_status texts follow responses observed from the
@@ -42,10 +42,16 @@ class UnlockerFault:
     status: int | None = None  # respond with this outer status, as an error of the unlocker itself
     target_status: int | None = None  # the target responds with this; 5xx becomes a 502 http_status
     timeout: bool = False  # hold the request for `timeout_seconds`, then respond 502 navigation_timeout
+    retry_after: str | None = None  # Retry-After header sent with `status`: seconds or an HTTP date
+    # Only the first `burst` requests to the target get this fault, and later ones get
+    # the defaults. None means every request.
+    burst: int | None = None
 
     def __post_init__(self) -> None:
         if self.unlock_error is not None:
             _check_unlock_error(self.unlock_error)
+        if self.burst is not None and self.burst < 1:
+            raise ValueError(f"burst={self.burst} is invalid; use 1 or more, or None for every request")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,7 @@ class UnlockerDecision:
     unlock_error: str | None = None
     status: int | None = None
     target_status: int | None = None
+    retry_after: str | None = None  # the Retry-After header to send with `status`
 
 
 class UnlockerFaultPlan:
@@ -87,17 +94,24 @@ class UnlockerFaultPlan:
         self._failure_random = random.Random(f"unlocker-failures:{seed}")
         self._overrides: PrefixRules[UnlockerFault] = PrefixRules()
         self._lock = threading.Lock()
+        self._bursts = BurstCounter()
 
     def set_fault(self, target: str, fault: UnlockerFault) -> None:
-        """Override the defaults for `target`, a host or an http(s) URL prefix."""
-        self._overrides.set(target_key(target), fault)
+        """Override the defaults for `target`, a host or an http(s) URL prefix, starting a new burst."""
+        key = target_key(target)
+        self._overrides.set(key, fault)
+        self._bursts.reset(key)
 
     def clear_faults(self, target: str | None = None) -> None:
         """Remove the override for `target`, or every override when `target` is None."""
-        self._overrides.clear(None if target is None else target_key(target))
+        key = None if target is None else target_key(target)
+        self._overrides.clear(key)
+        self._bursts.reset(key)
 
     def decide(self, url: str) -> UnlockerDecision:
-        fault = self._overrides.match(target_key(url)) or UnlockerFault()
+        key, fault = self._overrides.match_with_prefix(target_key(url)) or ("", UnlockerFault())
+        if not self._bursts.take(key, fault.burst):
+            fault = UnlockerFault()  # the burst is over
         with self._lock:
             delay = (fault.latency or self.latency).draw(self._latency_random)
 
@@ -110,7 +124,7 @@ class UnlockerFaultPlan:
         if fault.timeout or timed_out:
             return UnlockerDecision(delay, timeout=True)
         if fault.status is not None:
-            return UnlockerDecision(delay, status=fault.status)
+            return UnlockerDecision(delay, status=fault.status, retry_after=fault.retry_after)
         if server_error:
             return UnlockerDecision(delay, status=self.server_error_status)
         if fault.unlock_error is not None:

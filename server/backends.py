@@ -20,7 +20,9 @@ from product_extractor.tools.backends import DatasetBatch, DatasetCollector, Pri
 from product_extractor.web.auto import AutoFetcher
 from product_extractor.web.direct import DirectFetcher
 from product_extractor.web.fetcher import BudgetExceeded, Fetcher, FetchError
+from product_extractor.web.limits import GatedFetcher, PerHostLimitedFetcher, RequestGate
 from product_extractor.web.page_cache import CachedFetcher, PageCache
+from product_extractor.web.retry import RetryingFetcher
 
 logger = logging.getLogger(__name__)
 
@@ -29,22 +31,35 @@ BACKENDS = ("direct", "brightdata", "auto")
 
 @dataclass
 class Backends:
-    """The long-lived clients of one server process; Bright Data's exist only with a token."""
+    """The long-lived clients of one server process; Bright Data's exist only with a token.
+
+    `in_flight` bounds the requests in flight across every backend and call of
+    the process. `direct` is the direct fetcher behind the per-host limit and
+    `in_flight`, so the auto backend's direct requests are limited too.
+    """
 
     settings: Settings
-    direct: DirectFetcher
+    direct: Fetcher
+    in_flight: anyio.CapacityLimiter
     unlocker: WebUnlockerFetcher | None = None
     scraper: WebScraperClient | None = None
     page_cache: PageCache | None = None  # None when the settings turn the cache off
 
     @classmethod
     def open(cls, settings: Settings) -> Backends:
-        backends = cls(settings=settings, direct=open_direct_fetcher(settings))
+        in_flight = anyio.CapacityLimiter(settings.max_in_flight)
+        direct = PerHostLimitedFetcher(
+            GatedFetcher(open_direct_fetcher(settings), RequestGate(in_flight=in_flight)),
+            settings.max_per_host,
+        )
+        backends = cls(settings=settings, direct=direct, in_flight=in_flight)
         cache_config = settings.page_cache_config()
         if cache_config is not None:
             backends.page_cache = PageCache(cache_config)
         token = settings.brightdata_api_token
         if token is not None:
+            # One rate limit for both Bright Data APIs, as one account's requests.
+            gate = RequestGate(in_flight=in_flight, rate=settings.brightdata_rate().limiter())
             backends.unlocker = WebUnlockerFetcher(
                 UnlockerConfig(
                     token=token,
@@ -53,10 +68,14 @@ class Backends:
                     country=settings.brightdata_country,
                     request_timeout_s=settings.brightdata_request_timeout_s,
                     max_bytes=settings.max_page_bytes,
-                )
+                ),
+                gate=gate,
             )
             backends.scraper = WebScraperClient(
-                ScraperConfig(token=token, base_url=settings.brightdata_api_url)
+                ScraperConfig(
+                    token=token, base_url=settings.brightdata_api_url, retry=settings.retry_policy()
+                ),
+                gate=gate,
             )
         return backends
 
@@ -86,7 +105,9 @@ class Backends:
         """
         name = backend or self.settings.default_backend()
         if name == "direct":
-            return CallBackend(name=name, fetcher=self._cached(self.direct, name, no_cache), collector=None)
+            return CallBackend(
+                name=name, fetcher=self._cached(self._retrying(self.direct), name, no_cache), collector=None
+            )
 
         if self.unlocker is None or self.scraper is None:
             raise ToolError(
@@ -100,15 +121,18 @@ class Backends:
         )
         unlocker = self.unlocker.with_meter(meter)
         if name == "auto":
-            auto = AutoFetcher(self.direct, unlocker)
+            auto = self._retrying(AutoFetcher(self.direct, unlocker))
             return CallBackend(name=name, fetcher=self._cached(auto, name, no_cache), collector=None)
         # NOTE: dataset records are not cached: a repeated call bills a product URL that a
         # dataset covers again. Only the Web Unlocker's pages are.
         return CallBackend(
             name=name,
-            fetcher=self._cached(unlocker, name, no_cache),
+            fetcher=self._cached(self._retrying(unlocker), name, no_cache),
             collector=ScraperCollector(self.scraper.with_meter(meter)),
         )
+
+    def _retrying(self, inner: Fetcher) -> Fetcher:
+        return RetryingFetcher(inner, self.settings.retry_policy())
 
     def _cached(self, fetcher: Fetcher, backend: str, no_cache: bool) -> Fetcher:
         """Wrap `fetcher` in the page cache, keyed by the call's `backend`, unless the cache is off."""
@@ -179,6 +203,7 @@ class ScraperCollector:
         except FetchError as error:
             # A failure of the whole call (a rejected token, a rate limit) is every URL's failure.
             batch.requests += error.requests
+            batch.retries += error.retries
             snapshot_id = error.snapshot_id if isinstance(error, BrightDataError) else None
             batch.pending_snapshot_id = batch.pending_snapshot_id or snapshot_id
             batch.cut_short_by_cost = batch.cut_short_by_cost or isinstance(error, BudgetExceeded)
@@ -188,6 +213,7 @@ class ScraperCollector:
 
         batch.requests += result.requests
         batch.billed_records += result.billed_records
+        batch.retries += result.retries
         if result.pending:
             batch.pending_snapshot_id = batch.pending_snapshot_id or result.snapshot_id
         for url, outcome in result.outcomes.items():

@@ -47,6 +47,9 @@ def configure_logging(level: str) -> None:
     )
     # httpx2 logs every request at INFO; the fan-out already logs each URL's start, end and failure.
     logging.getLogger("httpx2").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # stamina logs each scheduled retry as a bare "stamina.retry_scheduled" at WARNING;
+    # web.retry logs the same retry with its URL, wait and cause.
+    logging.getLogger("stamina").setLevel(logging.ERROR)
 
 
 @app.command()
@@ -129,7 +132,7 @@ def _settings_or_exit() -> Settings:
 
 
 async def _extract_with_progress(settings: Settings, arguments: ExtractProductsArguments) -> ExtractionResult:
-    # The server's direct backend with the same page cache, so the two share cached pages.
+    # The server's direct backend with the same page cache, retries and request limits.
     backends = Backends.open(settings)
     fetcher = backends.for_call("direct", max_cost_usd=None, no_cache=arguments.no_cache).fetcher
     console = Console(stderr=True)

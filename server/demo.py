@@ -32,6 +32,10 @@ PRODUCTS_PER_CATEGORY = 10
 SHOP_LATENCY = (0.2, 0.6)
 BRIGHTDATA_LATENCY_MEDIAN_S = 0.4  # the unlocker is slower than a direct request
 TRACE_FOLDER = "traces"  # under the working directory; git ignores it
+# The sandbox shop serves every saved site under one host, 127.0.0.1:<port>, where the real
+# shops are separate hosts. With the default of 4 requests per host, the three sites would
+# share 4 requests at a time, so the demo allows as many as all their product pages.
+SANDBOX_MAX_PER_HOST = CATEGORY_URLS * PRODUCTS_PER_CATEGORY
 CONSOLE_WIDTH = 140  # when stdout is not a terminal, rich would wrap tables at 80 columns
 SANDBOX_HOST = "127.0.0.1"  # where running_shop listens
 
@@ -87,8 +91,9 @@ async def run_demo(pages: Path | None) -> int:
         console.print(f"Sandbox shop on {shop.base_url}, adding {low:g}-{high:g} s latency per request.")
         # Direct fetching rejects loopback addresses unless they are allowed.
         console.print(f"The server runs with {ALLOW_HOSTS_VARIABLE}={SANDBOX_HOST} to reach it.")
+        shop_limits = {"PRODUCT_EXTRACTOR_MAX_PER_HOST": str(SANDBOX_MAX_PER_HOST)}
         direct = await _call_over_stdio(
-            console, urls, {**common_environment, ALLOW_HOSTS_VARIABLE: SANDBOX_HOST}
+            console, urls, {**common_environment, ALLOW_HOSTS_VARIABLE: SANDBOX_HOST, **shop_limits}
         )
 
     console.rule("Bright Data backend: the sandbox Bright Data on 127.0.0.1")

@@ -10,7 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from product_extractor.tools.extract import FanOutOptions
 from product_extractor.web.direct import FetchLimits
+from product_extractor.web.limits import RateLimit
 from product_extractor.web.page_cache import PageCacheConfig, default_cache_dir
+from product_extractor.web.retry import RetryPolicy
 from product_extractor.web.robots import RobotsOptions
 from product_extractor.web.url_safety import AllowList, UrlPolicy
 
@@ -106,6 +108,43 @@ class Settings(BaseSettings):
     )
     no_cache: bool = Field(default=False, description="true turns the page cache off: no lookups, no stores")
 
+    # Retries and rate limits (docs/retries-and-limits.md)
+    retry_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="attempts per request in all, the first included; 1 turns retries off",
+    )
+    retry_wait_initial_s: float = Field(
+        default=0.5, ge=0, le=60, description="seconds before the first retry; each later wait doubles"
+    )
+    retry_wait_max_s: float = Field(
+        default=10.0, ge=0, le=600, description="maximum wait between two attempts, seconds"
+    )
+    retry_wait_jitter_s: float = Field(
+        default=0.5, ge=0, le=60, description="up to this many random seconds added to each wait"
+    )
+    retry_after_max_s: float = Field(
+        default=60.0, ge=0, le=3600, description="longest Retry-After honoured; a longer one ends the retries"
+    )
+    # Each request in flight may buffer up to max_page_bytes, so 64 of them bound the
+    # page bodies held at once to 640 MB at the default 10 MB cap.
+    max_in_flight: int = Field(
+        default=64, ge=1, le=10_000, description="HTTP requests in flight at once across the server process"
+    )
+    # A 20-URL job on one shop sends at most this many requests to it at once; browsers
+    # open about 6 connections per host.
+    max_per_host: int = Field(
+        default=4, ge=1, le=1_000, description="direct requests in flight at once per scheme, host and port"
+    )
+    # The one request rate Bright Data documents for POST /request is the SERP API's
+    # 1,000 requests per minute for accounts that have not been funded. The Web Unlocker
+    # shares that endpoint and has no documented rate, so the default is that rate.
+    brightdata_rate_limit: str = Field(
+        default="1000/1m",
+        description="Bright Data API requests per period, as <requests>/<period><unit> with unit s, m or h",
+    )
+
     def default_backend(self) -> str:
         """Return the backend a call without a `backend` argument uses."""
         if self.backend is not None:
@@ -119,6 +158,12 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value.strip() if isinstance(value, str) else value
+
+    @field_validator("brightdata_rate_limit")
+    @classmethod
+    def _valid_rate_limit(cls, value: str) -> str:
+        RateLimit.parse(value)
+        return value.strip()
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -143,6 +188,18 @@ class Settings(BaseSettings):
             ttl_s=self.cache_ttl_s,
             size_limit_bytes=self.cache_size_limit_mb * 1024 * 1024,
         )
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            attempts=self.retry_attempts,
+            wait_initial_s=self.retry_wait_initial_s,
+            wait_max_s=self.retry_wait_max_s,
+            wait_jitter_s=self.retry_wait_jitter_s,
+            max_retry_after_s=self.retry_after_max_s,
+        )
+
+    def brightdata_rate(self) -> RateLimit:
+        return RateLimit.parse(self.brightdata_rate_limit)
 
     def fetch_limits(self) -> FetchLimits:
         return FetchLimits(
@@ -180,7 +237,9 @@ def load_settings() -> Settings:
         lines = ["invalid settings in the environment:"]
         for problem in error.errors():
             name = "_".join(str(part) for part in problem["loc"]).upper()
-            if not name.startswith(("PRODUCT_EXTRACTOR_", "BRIGHTDATA_")):
+            # Only the token is read from Bright Data's own variable name; fields such as
+            # brightdata_zone are PRODUCT_EXTRACTOR_BRIGHTDATA_ZONE.
+            if name != "BRIGHTDATA_API_TOKEN" and not name.startswith("PRODUCT_EXTRACTOR_"):
                 name = "PRODUCT_EXTRACTOR_" + name
             # The value of a secret is never echoed.
             shown = "(hidden)" if "TOKEN" in name else repr(problem.get("input"))

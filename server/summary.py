@@ -26,6 +26,10 @@ def summarise(result: ExtractionResult, *, omitted: int = 0) -> str:
             f"Backend {stats.backend}: Bright Data billed requests: {stats.billed_requests}, records: "
             f"{stats.billed_records}; estimated cost {stats.estimated_cost_usd:.4f} USD."
         )
+    if stats.retries:
+        lines.append(
+            f"{_retries(stats.retries)} after timeouts, 429 or 5xx responses; the requests include them."
+        )
     if stats.cost_cap_reached:
         lines.append("max_cost_usd stopped some URLs early; their entries say so.")
     if omitted:
@@ -42,6 +46,8 @@ def summarise(result: ExtractionResult, *, omitted: int = 0) -> str:
         )
         if entry.backend != "direct":
             line += f", via {entry.backend}"
+        if entry.retries:
+            line += f", {_retries(entry.retries)}"
         if entry.snapshot_id:
             line += f", dataset snapshot {entry.snapshot_id} still running"
         if entry.error:
@@ -81,6 +87,10 @@ def short_url(url: str) -> str:
         return shown
     half = (URL_WIDTH - 1) // 2
     return shown[:half] + "…" + shown[-half:]
+
+
+def _retries(number: int) -> str:
+    return "1 retry" if number == 1 else f"{number} retries"
 
 
 def _count(number: int, noun: str) -> str:

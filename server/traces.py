@@ -85,6 +85,7 @@ class CallTrace:
                     "backend": entry.backend,
                     "fallbacks": entry.fallbacks,
                     "cache_hits": entry.cache_hits,
+                    "retries": entry.retries,
                     "error": entry.error,
                 }
                 for entry in result.url_results

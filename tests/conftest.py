@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from product_extractor.server.settings import Settings
+from product_extractor.web.url_safety import AllowList, UrlPolicy
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,6 +52,29 @@ def page_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     return folder
 
 
+# Settings every server in the tests reads from the environment, subprocesses included:
+# - The sandbox shop serves every saved site under one host (127.0.0.1:<port>), so the
+#   default of 4 requests per host would bound the fan-out that the tests measure.
+# - A high Bright Data rate limit, so the tests measure fetching, not the limiter.
+# - Short retry waits; tests of the waits set their own. A Retry-After is still honoured.
+# Tests of these limits pass their values in Settings.
+TEST_ENVIRONMENT = {
+    "PRODUCT_EXTRACTOR_MAX_PER_HOST": "100",
+    "PRODUCT_EXTRACTOR_BRIGHTDATA_RATE_LIMIT": "10000/1s",
+    "PRODUCT_EXTRACTOR_RETRY_WAIT_INITIAL_S": "0.05",
+    "PRODUCT_EXTRACTOR_RETRY_WAIT_MAX_S": "0.5",
+    "PRODUCT_EXTRACTOR_RETRY_WAIT_JITTER_S": "0.05",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_environment() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in TEST_ENVIRONMENT.items():
+            patch.setenv(name, value)
+        yield
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """Run async tests on asyncio, the event loop the MCP SDK's stdio server uses."""
@@ -68,6 +92,11 @@ def server_environment() -> dict[str, str]:
         "PRODUCT_EXTRACTOR_LOG_LEVEL": "INFO",
         "PRODUCT_EXTRACTOR_ALLOW_HOSTS": SANDBOX_ALLOW_HOSTS,
     }
+
+
+def sandbox_policy() -> UrlPolicy:
+    """The URL-safety policy of a fetcher built in a test that fetches from sandbox servers on 127.0.0.1."""
+    return UrlPolicy(AllowList.parse(SANDBOX_ALLOW_HOSTS))
 
 
 def sandbox_settings(**values: Any) -> Settings:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
-from product_extractor.sandbox.request_log import RequestRecord
+from product_extractor.sandbox.request_log import BrightDataRecord, RequestRecord
 
 
 def intervals_by_site(records: list[RequestRecord]) -> dict[str, tuple[float, float]]:
@@ -19,8 +20,8 @@ def intervals_by_site(records: list[RequestRecord]) -> dict[str, tuple[float, fl
     return {host: (min(times), max(times)) for host, times in spans.items()}
 
 
-def max_in_flight(records: list[RequestRecord]) -> int:
-    """Return how many of `records` were in flight at once, at most."""
+def max_in_flight(records: Sequence[RequestRecord | BrightDataRecord]) -> int:
+    """Return how many of `records` were in flight at once, at most; records of one process compare."""
     events = sorted(
         [(record.start_monotonic, 1) for record in records]
         + [(record.end_monotonic, -1) for record in records]

@@ -168,10 +168,15 @@ async def test_failing_url_keeps_others(shop: RunningShop) -> None:
     shop.set_fault(failing["host"], status=500)
     result = await call({"urls": [failing["category_url"], healthy["category_url"]]})
 
+    # A 500 is retried: the default three attempts all fail.
     failed = entry_for(result, failing["category_url"])
     assert failed["status"] == "failed"
     assert "HTTP 500" in failed["error"]
+    assert "gave up after 3 attempts" in failed["error"]
+    assert failed["retries"] == 2
+    assert failed["requests"] == 3
     ok = entry_for(result, healthy["category_url"])
+    assert ok["retries"] == 0
     assert ok["status"] == "ok"
     assert ok["products_found"] == len(healthy["product_urls"])
 
@@ -212,6 +217,9 @@ async def test_failed_product_page_gives_partial(shop: RunningShop) -> None:
     assert entry["status"] == "partial"
     assert entry["failed_product_pages"] == 1
     assert "1 of" in entry["error"]
+    assert "HTTP 503" in entry["error"]
+    assert entry["retries"] == 2
+    assert entry["requests"] == len(site["product_urls"]) + 1 + 2
     positions = [record["position"] for record in products_of(result, site["category_url"])]
     assert positions == list(range(2, len(site["product_urls"]) + 1))
 

@@ -426,6 +426,38 @@ def test_latency_scale_shrinks_delays(client: httpx2.Client) -> None:
     assert delays[1] == pytest.approx(delays[0] * 0.1)
 
 
+def test_status_burst_then_page(brightdata: RunningBrightData, client: httpx2.Client) -> None:
+    brightdata.set_fault(TORCH, status=503, burst=2)
+    try:
+        statuses = [unlock(client, brightdata, TORCH).status_code for _ in range(3)]
+    finally:
+        brightdata.clear_faults()
+
+    assert statuses == [503, 503, 200]
+
+
+def test_injected_429_has_retry_after(brightdata: RunningBrightData, client: httpx2.Client) -> None:
+    brightdata.set_fault(TORCH, status=429, retry_after="3", burst=1)
+    try:
+        limited = unlock(client, brightdata, TORCH)
+    finally:
+        brightdata.clear_faults()
+
+    assert limited.status_code == 429
+    assert limited.headers["retry-after"] == "3"
+    assert limited.headers["x-brd-error-code"] == "sr_rate_limit"
+
+
+def test_unlock_error_burst(brightdata: RunningBrightData, client: httpx2.Client) -> None:
+    brightdata.set_fault("www.sample-kitchen.example", unlock_error="reject_block", burst=1)
+    try:
+        statuses = [unlock(client, brightdata, TORCH).status_code for _ in range(2)]
+    finally:
+        brightdata.clear_faults()
+
+    assert statuses == [502, 200]
+
+
 # Billing and the request log
 
 
@@ -743,6 +775,18 @@ def test_snapshot_ids_repeat_with_seed(client: httpx2.Client) -> None:
             ids.append(trigger(client, running, [TENT]))
 
     assert ids[0] == ids[1]
+
+
+@pytest.mark.parametrize(("status", "wording"), [(429, "too many running jobs"), (503, "Injected 503")])
+def test_injected_collection_failures(client: httpx2.Client, status: int, wording: str) -> None:
+    with running_brightdata(snapshot_ready_after=0.05) as running:
+        running.fail_next_collections(status, count=2)
+        failed = [scrape(client, running, [{"url": TENT}]) for _ in range(2)]
+        served = scrape(client, running, [{"url": TENT}])
+
+    assert [response.status_code for response in failed] == [status, status]
+    assert wording in failed[0].text
+    assert served.status_code == 200
 
 
 # The command line

@@ -297,6 +297,40 @@ def test_stop_ends_pending_delay_quickly() -> None:
     assert response.status_code == 503
 
 
+def test_status_burst_then_pages(shop: RunningShop, client: httpx2.Client) -> None:
+    shop.set_fault(BOOKS, status=503, burst=2)
+    try:
+        statuses = [client.get(shop.url_for(ORCHARD)).status_code for _ in range(4)]
+    finally:
+        shop.clear_faults()
+
+    assert statuses == [503, 503, 200, 200]
+
+
+def test_retry_after_sent_with_status(shop: RunningShop, client: httpx2.Client) -> None:
+    shop.set_fault(KITCHEN, status=429, retry_after="7")
+    try:
+        limited = client.get(shop.url_for(TORCH))
+    finally:
+        shop.clear_faults()
+
+    assert limited.status_code == 429
+    assert limited.headers["retry-after"] == "7"
+
+
+def test_setting_fault_restarts_burst(shop: RunningShop, client: httpx2.Client) -> None:
+    shop.set_fault(BOOKS, status=500, burst=1)
+    try:
+        first = [client.get(shop.url_for(ORCHARD)).status_code for _ in range(2)]
+        shop.set_fault(BOOKS, status=500, burst=1)
+        second = [client.get(shop.url_for(ORCHARD)).status_code for _ in range(2)]
+    finally:
+        shop.clear_faults()
+
+    assert first == [500, 200]
+    assert second == [500, 200]
+
+
 # The request log
 
 

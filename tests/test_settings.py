@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from product_extractor.server.settings import SettingsError, load_settings
+from product_extractor.server.settings import Settings, SettingsError, load_settings
+from product_extractor.web.limits import RateLimit
 
 
 def test_defaults_match_documented_values(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,3 +52,46 @@ def test_blank_token_means_no_token(monkeypatch: pytest.MonkeyPatch, blank: str)
     settings = load_settings()
     assert settings.brightdata_api_token is None
     assert settings.default_backend() == "direct"
+
+
+def test_retry_and_limit_defaults() -> None:
+    # The test session sets some of these in the environment, so the declared defaults are read.
+    fields = Settings.model_fields
+    assert fields["retry_attempts"].default == 3
+    assert fields["max_in_flight"].default == 64
+    assert fields["max_per_host"].default == 4
+    assert fields["brightdata_rate_limit"].default == "1000/1m"
+    assert RateLimit.parse(fields["brightdata_rate_limit"].default) == RateLimit(1000, 60.0)
+
+
+def test_retry_settings_build_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRODUCT_EXTRACTOR_RETRY_ATTEMPTS", "5")
+    monkeypatch.setenv("PRODUCT_EXTRACTOR_RETRY_WAIT_INITIAL_S", "0.25")
+    monkeypatch.setenv("PRODUCT_EXTRACTOR_RETRY_AFTER_MAX_S", "20")
+    policy = load_settings().retry_policy()
+    assert policy.attempts == 5
+    assert policy.wait_initial_s == 0.25
+    assert policy.max_retry_after_s == 20.0
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("PRODUCT_EXTRACTOR_BRIGHTDATA_RATE_LIMIT", "100", "write requests per period"),
+        ("PRODUCT_EXTRACTOR_BRIGHTDATA_RATE_LIMIT", "100/1d", "with the unit s, m or h"),
+        ("PRODUCT_EXTRACTOR_BRIGHTDATA_RATE_LIMIT", "0/1m", "must be above 0"),
+        ("PRODUCT_EXTRACTOR_RETRY_ATTEMPTS", "0", "greater than or equal to 1"),
+        ("PRODUCT_EXTRACTOR_MAX_PER_HOST", "0", "greater than or equal to 1"),
+        ("PRODUCT_EXTRACTOR_MAX_IN_FLIGHT", "many", "valid integer"),
+    ],
+)
+def test_invalid_limit_names_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reason: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert f"- {variable}:" in message
+    assert reason in message
+    assert repr(value) in message

@@ -56,6 +56,7 @@ async def test_each_call_writes_one_record(brightdata: RunningBrightData, tmp_pa
     assert first["arguments"] == {"urls": ["https://www.sample-books.example/_category"]}
     assert first["urls"][0]["status"] == "ok"
     assert first["urls"][0]["billed_requests"] == brightdata.billed_requests()
+    assert first["urls"][0]["retries"] == 0
     assert first["result"]["stats"]["backend"] == "brightdata"
     assert "urls.0" in records[1]["error"]["message"]
     assert records[2]["urls"][0]["status"] == "failed"

@@ -20,6 +20,7 @@ class DatasetBatch:
     # be downloaded later with this id.
     pending_snapshot_id: str | None = None
     cut_short_by_cost: bool = False  # a spending cap kept some of the URLs from being requested
+    retries: int = 0  # API calls repeated after a transient failure
 
 
 class DatasetCollector(Protocol):

@@ -122,12 +122,13 @@ async def extract_products(
         jobs, arguments, duplicates, pricing=pricing, backend=backend, wall_seconds=time.monotonic() - started
     )
     logger.info(
-        "job %s: finished in %.2f s, products: %d, requests: %d, cache hits: %d",
+        "job %s: finished in %.2f s, products: %d, requests: %d, cache hits: %d, retries: %d",
         job_id,
         result.stats.wall_seconds,
         result.stats.products,
         result.stats.requests,
         result.stats.cache_hits,
+        result.stats.retries,
     )
     return result
 
@@ -166,6 +167,7 @@ class _UrlJob:
     cut_short_by_cost: bool = False
     snapshot_id: str | None = None
     cache_hits: int = 0
+    retries: int = 0
 
     async def run(self) -> None:
         started = self.started = time.monotonic()
@@ -312,6 +314,7 @@ class _UrlJob:
         except FetchError as error:
             self.requests += error.requests
             self.billed_requests += error.billed_requests
+            self.retries += error.retries
             self.cut_short_by_cost = self.cut_short_by_cost or isinstance(error, BudgetExceeded)
             for _url in urls:
                 self._product_page_failed(str(error))
@@ -319,6 +322,7 @@ class _UrlJob:
 
         self.requests += batch.requests
         self.billed_records += batch.billed_records
+        self.retries += batch.retries
         self.snapshot_id = self.snapshot_id or batch.pending_snapshot_id
         self.cut_short_by_cost = self.cut_short_by_cost or batch.cut_short_by_cost
         found: list[Product] = []
@@ -380,10 +384,12 @@ class _UrlJob:
         except FetchError as error:
             self.requests += error.requests - 1
             self.billed_requests += error.billed_requests
+            self.retries += error.retries
             self.cut_short_by_cost = self.cut_short_by_cost or isinstance(error, BudgetExceeded)
             raise
         self.requests += page.requests - 1
         self.billed_requests += page.billed_requests
+        self.retries += page.retries
         self.backends_used.add(page.backend)
         if page.fallback_reason is not None:
             self.fallbacks += 1
@@ -473,6 +479,7 @@ class _UrlJob:
             cut_short_by_cost=self.cut_short_by_cost,
             snapshot_id=self.snapshot_id,
             cache_hits=self.cache_hits,
+            retries=self.retries,
         )
 
 
@@ -505,6 +512,7 @@ def _combine(
         estimated_cost_usd=round(pricing.cost(requests=billed_requests, records=billed_records), 6),
         cost_cap_reached=any(result.cut_short_by_cost for result in url_results),
         cache_hits=sum(result.cache_hits for result in url_results),
+        retries=sum(result.retries for result in url_results),
     )
     return ExtractionResult(
         products=products, url_results=url_results, duplicate_urls=duplicates, stats=stats

@@ -52,6 +52,9 @@ class UrlResult(BaseModel):
         default=0,
         description="pages served from the page cache; they count in neither requests nor billed_requests",
     )
+    retries: int = Field(
+        default=0, description="requests repeated after a timeout, 429 or 5xx; counted in `requests` too"
+    )
 
 
 class ExtractionStats(BaseModel):
@@ -75,6 +78,7 @@ class ExtractionStats(BaseModel):
     cache_hits: int = Field(
         default=0, description="pages served from the page cache, at no request and no cost"
     )
+    retries: int = Field(default=0, description="requests repeated after a transient failure, all URLs")
 
 
 class ExtractionResult(BaseModel):

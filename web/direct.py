@@ -26,6 +26,7 @@ from product_extractor.web.fetcher import (
     TooLarge,
     TooManyRedirects,
 )
+from product_extractor.web.retry_after import parse_retry_after
 from product_extractor.web.robots import ROBOTS_MAX_BYTES, RobotsOptions, RobotsResponse, RobotsTxtCache
 from product_extractor.web.url_safety import UnsafeAddressError, UrlPolicy, unsafe_url_error
 
@@ -232,6 +233,7 @@ class DirectFetcher:
                 f"{url} answered HTTP {response.status_code} {response.reason_phrase}".rstrip()
                 + _status_advice(response.status_code),
                 requests=requests,
+                retry_after_s=parse_retry_after(headers.get("retry-after")),
             )
 
         content_type = headers.get("content-type", "")

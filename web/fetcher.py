@@ -25,6 +25,7 @@ class Page:
     # None when the page was fetched for this request. A number when the page cache served it:
     # the cached page's age in seconds. Such a page made no request, so `requests` is 0.
     cache_age_s: float | None = None
+    retries: int = 0  # failed attempts before this page came back; their requests are in `requests`
 
 
 class Fetcher(Protocol):
@@ -40,31 +41,64 @@ class Fetcher(Protocol):
 
 
 class FetchError(Exception):
-    """A page could not be fetched; `str()` is a message an agent can act on."""
+    """A page could not be fetched; `str()` is a message an agent can act on.
 
-    def __init__(self, url: str, message: str, *, requests: int = 1, billed_requests: int = 0) -> None:
+    `retryable` is True on failures that the same request may not hit again
+    (timeouts, broken connections, 429 and 5xx answers); every other failure
+    stays False, so an error class that does not set it is never retried.
+    """
+
+    retryable: bool = False
+    retry_after_s: float | None = None  # the wait a Retry-After header asked for, in seconds
+
+    def __init__(
+        self, url: str, message: str, *, requests: int = 1, billed_requests: int = 0, retries: int = 0
+    ) -> None:
         super().__init__(message)
         self.url = url
-        self.requests = requests
+        self.requests = requests  # of every attempt, the retried ones included
         self.billed_requests = billed_requests  # a paid backend may charge for a request that failed here
+        self.retries = retries  # attempts after the first, all of which failed too
 
 
 class FetchTimeout(FetchError):
     """The server did not respond in time."""
 
+    retryable = True
+
 
 class ConnectFailed(FetchError):
-    """No connection could be made to the host."""
+    """No connection could be made to the host, or it closed the connection before the response ended.
+
+    This includes a kept-alive connection that the server had already closed
+    ("server disconnected without sending a response"), which a new connection fixes.
+    """
+
+    retryable = True
+
+
+# Statuses that report an overloaded or rate-limiting server rather than a wrong request.
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class HTTPStatusError(FetchError):
-    """The server responded with a status other than 2xx."""
+    """The server responded with a status other than 2xx; retryable for `RETRYABLE_STATUSES`."""
 
     def __init__(
-        self, url: str, status: int, message: str, *, requests: int = 1, billed_requests: int = 0
+        self,
+        url: str,
+        status: int,
+        message: str,
+        *,
+        requests: int = 1,
+        billed_requests: int = 0,
+        retries: int = 0,
+        retry_after_s: float | None = None,
     ) -> None:
-        super().__init__(url, message, requests=requests, billed_requests=billed_requests)
+        super().__init__(url, message, requests=requests, billed_requests=billed_requests, retries=retries)
         self.status = status
+        self.retryable = status in RETRYABLE_STATUSES
+        self.retry_after_s = retry_after_s
 
 
 class NotHTML(FetchError):
@@ -82,5 +116,5 @@ class TooManyRedirects(FetchError):
 class BudgetExceeded(FetchError):
     """A spending cap stopped the request before it was sent; nothing was billed for it."""
 
-    def __init__(self, url: str, message: str) -> None:
-        super().__init__(url, message, requests=0)
+    def __init__(self, url: str, message: str, *, retries: int = 0) -> None:
+        super().__init__(url, message, requests=0, retries=retries)
