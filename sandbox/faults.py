@@ -8,6 +8,8 @@ import threading
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from product_extractor.sandbox.body_faults import BodyFault
+
 
 @dataclass(frozen=True, slots=True)
 class Latency:
@@ -84,8 +86,22 @@ class Fault:
     """An override for the requests under one host or path prefix; a None field keeps the default."""
 
     latency: Latency | None = None
-    status: int | None = None  # respond to every request with this status, after the latency
+    status: int | None = None  # respond with this status after the latency, to every request or a burst
     error_rate: float | None = None  # share of requests that get a 500 response, drawn per request
+    status_burst: int | None = None  # only the first N requests get `status`; later ones are served
+    spike_rate: float | None = None  # share of requests that wait `spike_s` seconds more, drawn per request
+    spike_s: float = 0.0
+    body: BodyFault | None = None  # how a page that is served goes wrong on the way; see body_faults
+
+    def __post_init__(self) -> None:
+        if self.status_burst is not None and (self.status is None or self.status_burst < 1):
+            raise ValueError(
+                f"status burst {self.status_burst} is invalid; give a status and a burst of 1 or more"
+            )
+        if self.spike_rate is not None:
+            check_rate(self.spike_rate, "latency spike rate")
+        if self.spike_s < 0:
+            raise ValueError(f"latency spike of {self.spike_s} s is invalid; use 0 or more seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +111,7 @@ class FaultDecision:
     delay: float
     status: int | None
     reason: str | None  # why the status was injected, for the X-Sandbox-Fault header
+    body: BodyFault | None = None  # how to damage the page when it is served
 
 
 class FaultPlan:
@@ -113,31 +130,48 @@ class FaultPlan:
         self._latency_random = random.Random(f"latency:{seed}")
         self._error_random = random.Random(f"errors:{seed}")
         self._overrides: PrefixRules[Fault] = PrefixRules()
+        self._requests_under: dict[str, int] = {}  # requests each override has seen, for status bursts
         self._lock = threading.Lock()
 
     def set_fault(self, target: str, fault: Fault) -> None:
         """Override the default for every path under `target`, a host or a path prefix starting with /."""
         if fault.error_rate is not None:
             check_rate(fault.error_rate, "error rate")
-        self._overrides.set(_prefix_for(target), fault)
+        prefix = _prefix_for(target)
+        with self._lock:
+            self._requests_under.pop(prefix, None)
+        self._overrides.set(prefix, fault)
 
     def clear_faults(self, target: str | None = None) -> None:
         """Remove the override for `target`, or every override when `target` is None."""
-        self._overrides.clear(None if target is None else _prefix_for(target))
+        prefix = None if target is None else _prefix_for(target)
+        with self._lock:
+            if prefix is None:
+                self._requests_under.clear()
+            else:
+                self._requests_under.pop(prefix, None)
+        self._overrides.clear(prefix)
 
     def decide(self, path: str) -> FaultDecision:
-        fault = self._overrides.match(path)
+        prefix, fault = self._overrides.match_with_prefix(path)
         with self._lock:
             latency = fault.latency if fault and fault.latency is not None else self.latency
             error_rate = fault.error_rate if fault and fault.error_rate is not None else self.error_rate
 
             delay = latency.draw(self._latency_random)
+            if fault and fault.spike_rate and self._latency_random.random() < fault.spike_rate:
+                delay += fault.spike_s
 
-            if fault and fault.status is not None:
-                return FaultDecision(delay, fault.status, "status")
+            if fault and prefix is not None and fault.status is not None:
+                seen = self._requests_under.get(prefix, 0)
+                self._requests_under[prefix] = seen + 1
+                if fault.status_burst is None:
+                    return FaultDecision(delay, fault.status, "status")
+                if seen < fault.status_burst:
+                    return FaultDecision(delay, fault.status, "status-burst")
             if error_rate > 0 and self._error_random.random() < error_rate:
                 return FaultDecision(delay, 500, "error-rate")
-            return FaultDecision(delay, None, None)
+            return FaultDecision(delay, None, None, fault.body if fault else None)
 
 
 RuleT = TypeVar("RuleT")
@@ -164,9 +198,16 @@ class PrefixRules(Generic[RuleT]):
 
     def match(self, key: str) -> RuleT | None:
         """Return the rule of the longest prefix of `key`, or None."""
+        return self.match_with_prefix(key)[1]
+
+    def match_with_prefix(self, key: str) -> tuple[str | None, RuleT | None]:
+        """Return the longest prefix of `key` that has a rule, and its rule, or (None, None)."""
         with self._lock:
             matches = [prefix for prefix in self._rules if key.startswith(prefix)]
-            return self._rules[max(matches, key=len)] if matches else None
+            if not matches:
+                return None, None
+            prefix = max(matches, key=len)
+            return prefix, self._rules[prefix]
 
 
 def _prefix_for(target: str) -> str:

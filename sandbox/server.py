@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from product_extractor.sandbox.body_faults import BodyFault
 from product_extractor.sandbox.category import CATEGORY_PATH
 from product_extractor.sandbox.faults import Fault, FaultPlan, Latency
 from product_extractor.sandbox.links import sandbox_url
@@ -54,17 +55,28 @@ class RunningShop:
         latency: float | tuple[float, float] | None = None,
         status: int | None = None,
         error_rate: float | None = None,
+        status_burst: int | None = None,
+        spike_rate: float | None = None,
+        spike_s: float = 0.0,
+        body: BodyFault | None = None,
     ) -> None:
-        """Change latency (seconds, or a low-high range), status or error rate under a host or path prefix.
+        """Change latency (seconds or a low-high range), status, error rate or body under a host or prefix.
 
         `target` is a host (`www.sample-books.example`) or a path starting with
         `/`. A latency longer than the client's timeout simulates a timeout. The
         response comes after the latency, or as a 503 when the shop stops first.
+        `status_burst` limits `status` to the first N requests, `spike_rate` adds
+        `spike_s` seconds to that share of requests, and `body` damages the
+        pages served (sandbox/body_faults.py lists the faults).
         """
         fault = Fault(
             latency=None if latency is None else Latency.coerce(latency),
             status=status,
             error_rate=error_rate,
+            status_burst=status_burst,
+            spike_rate=spike_rate,
+            spike_s=spike_s,
+            body=body,
         )
         self.app.faults.set_fault(target, fault)
 

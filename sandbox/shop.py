@@ -11,7 +11,8 @@ URL scheme (the base URL is whatever host and port the server is reached on):
 | `/_log` | JSON: the request log; `DELETE /_log` clears it |
 | `/` | an HTML list of the sites, for a person browsing |
 
-Latency and injected errors apply to the `/<host>/...` paths only.
+Latency, injected errors and body faults (sandbox/body_faults.py) apply to the
+`/<host>/...` paths only.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from product_extractor.sandbox.body_faults import RedirectLoop, fault_response, redirect_loop_response
 from product_extractor.sandbox.category import CATEGORY_PATH, category_page_count, render_category_page
 from product_extractor.sandbox.faults import FaultPlan
 from product_extractor.sandbox.links import rewrite_links, sandbox_url
@@ -141,7 +143,16 @@ class ShopApp:
             response = _html_status(decision.status, "Injected by the sandbox shop.")
             response.headers["X-Sandbox-Fault"] = decision.reason or "status"
             return response
+        if isinstance(decision.body, RedirectLoop):
+            return redirect_loop_response(str(request.url))
 
+        page = await self._page(request)
+        if decision.body is None or page.status_code != 200:
+            return page
+        logger.debug("injecting %s into %s", decision.body.name, request.url.path)
+        return fault_response(decision.body, page, self._delays)
+
+    async def _page(self, request: Request) -> Response:
         host, _, rest = request.path_params["site_path"].partition("/")
         host = host.lower()
         base_url = _base_url(request)
