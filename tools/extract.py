@@ -9,12 +9,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
-import anyio.to_process
 
 from product_extractor.products import Product
-from product_extractor.products.parse import ParsedPage, parse_page
+from product_extractor.products.parse import ParsedPage
 from product_extractor.tools.arguments import ExtractProductsArguments
 from product_extractor.tools.backends import DatasetBatch, DatasetCollector, Pricing
+from product_extractor.tools.parsing import parse_off_loop
 from product_extractor.tools.results import (
     ExtractionResult,
     ExtractionStats,
@@ -53,6 +53,7 @@ class FanOutOptions:
     # Worker processes that parse pages, so parsing uses more than one core; 0 parses in
     # threads of this process, which starts faster but shares one core's worth of GIL.
     parse_processes: int = 0
+    parse_timeout_s: float = 30.0  # seconds parsing one page may take before that page fails
 
 
 async def extract_products(
@@ -367,14 +368,12 @@ class _UrlJob:
 
         # Parsing a large page takes tens of milliseconds; a worker thread or process keeps
         # the other URLs' requests moving meanwhile.
-        if self.options.parse_processes:
-            parsed = await anyio.to_process.run_sync(
-                parse_page, page.text, page.url, cancellable=True, limiter=self.parse_limiter
-            )
-        else:
-            parsed = await anyio.to_thread.run_sync(
-                parse_page, page.text, page.url, limiter=self.parse_limiter
-            )
+        parsed = await parse_off_loop(
+            page,
+            processes=self.options.parse_processes > 0,
+            limiter=self.parse_limiter,
+            timeout_s=self.options.parse_timeout_s,
+        )
         self.pages_parsed += 1
         return parsed
 
