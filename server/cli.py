@@ -89,7 +89,8 @@ def extract(
                 "max_products_per_url": max_products_per_url,
                 "timeout_s": timeout_s,
                 "fields": fields,
-            }
+            },
+            context={"limits": settings.call_limits()},
         )
     except ValidationError as error:
         typer.echo(describe_validation_error(error), err=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -54,6 +55,30 @@ class FanOutOptions:
     # threads of this process, which starts faster but shares one core's worth of GIL.
     parse_processes: int = 0
     parse_timeout_s: float = 30.0  # seconds parsing one page may take before that page fails
+    # Bounds on the whole call; None leaves the bound off.
+    job_timeout_s: float | None = None  # seconds after which every URL still running ends
+    max_products: int | None = None  # products over all URLs; see ProductBudget
+
+
+class ProductBudget:
+    """The products one call may still extract, shared by its URLs.
+
+    A URL takes what it needs as soon as that number is known: a listing once
+    it has its product links, so the product pages past the limit are never
+    fetched.
+    NOTE: first come, first served, so which URLs are cut short depends on
+    which listing pages arrive first.
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.taken = 0
+
+    def take(self, wanted: int) -> int:
+        """Take up to `wanted` products from the budget and return how many were granted."""
+        granted = wanted if self.limit is None else max(0, min(wanted, self.limit - self.taken))
+        self.taken += granted
+        return granted
 
 
 async def extract_products(
@@ -81,6 +106,8 @@ async def extract_products(
     started = time.monotonic()
     urls, duplicates = arguments.unique_urls()
     parse_limiter = anyio.CapacityLimiter(options.parse_processes or PARSE_THREADS)
+    job_deadline = started + options.job_timeout_s if options.job_timeout_s is not None else math.inf
+    budget = ProductBudget(options.max_products)
     jobs = [
         _UrlJob(
             url=url,
@@ -91,6 +118,8 @@ async def extract_products(
             on_products=on_products,
             job_id=job_id,
             parse_limiter=parse_limiter,
+            budget=budget,
+            job_deadline=job_deadline,
         )
         for url in urls
     ]
@@ -139,6 +168,8 @@ class _UrlJob:
     on_products: ProductsCallback | None
     job_id: str
     parse_limiter: anyio.CapacityLimiter
+    budget: ProductBudget
+    job_deadline: float  # time.monotonic() when the whole call's time is up; math.inf for none
 
     page_kind: PageKindSeen = "unknown"
     slots: list[Product | None] = field(default_factory=list)  # in listing order
@@ -160,13 +191,16 @@ class _UrlJob:
     billed_records: int = 0
     cut_short_by_cost: bool = False
     snapshot_id: str | None = None
+    stopped_by_job_deadline: bool = False  # the call's deadline, not timeout_s, ended this URL
+    products_over_limit: int = 0  # products left out because the call reached max_products
 
     async def run(self) -> None:
         started = self.started = time.monotonic()
-        self.deadline = started + self.arguments.timeout_s
+        url_deadline = started + self.arguments.timeout_s
+        self.deadline = min(url_deadline, self.job_deadline)
         logger.info("job %s: start %s", self.job_id, self.url)
 
-        with anyio.move_on_after(self.arguments.timeout_s) as deadline:
+        with anyio.move_on_after(self.deadline - started) as deadline:
             try:
                 await self._extract()
             except FetchError as error:
@@ -176,6 +210,7 @@ class _UrlJob:
                 logger.exception("job %s: unexpected error on %s", self.job_id, self.url)
                 self.error = f"internal error while extracting {self.url}: {type(error).__name__}: {error}"
         self.timed_out = deadline.cancelled_caught
+        self.stopped_by_job_deadline = self.timed_out and self.job_deadline < url_deadline
         self.seconds = time.monotonic() - started
         self.finished = True
 
@@ -188,6 +223,8 @@ class _UrlJob:
     async def _extract(self) -> None:
         if self.collector is not None and self.collector.covers(self.url):
             self.page_kind = "product"
+            if not self._take_from_budget(1):
+                return
             self.slots = [None]
             await self._collect_from_dataset([self.url], positions=None)
             if self.slots[0] is None and not self.error:
@@ -202,14 +239,17 @@ class _UrlJob:
             await self._extract_listing(parsed)
         elif parsed.kind == "listing" and parsed.products:
             # A listing that carries its products inline (a JSON-LD ItemList) needs no further requests.
+            inline = parsed.products[: self.arguments.max_products_per_url]
+            granted = self._take_from_budget(len(inline))
             products = [
                 product.model_copy(update={"listing_url": self.url, "position": index + 1})
-                for index, product in enumerate(parsed.products[: self.arguments.max_products_per_url])
+                for index, product in enumerate(inline[:granted])
             ]
             await self._add_all(products)
         elif parsed.products:
             self.page_kind = "product"
-            await self._add_all(parsed.products[:1])
+            if self._take_from_budget(1):
+                await self._add_all(parsed.products[:1])
         else:
             self.error = (
                 f"{self.url} has no product data and no product links; pass a product page or a "
@@ -219,6 +259,7 @@ class _UrlJob:
     async def _extract_listing(self, first_page: ParsedPage) -> None:
         links = await self._collect_product_links(first_page)
         self.product_links = len(links)
+        links = links[: self._take_from_budget(len(links))]
         self.slots = [None] * len(links)
 
         concurrency = (
@@ -239,7 +280,7 @@ class _UrlJob:
                 if link not in covered:
                     group.start_soon(self._extract_listed_product, link, position, limiter)
 
-        if self.failed_product_pages == len(links):
+        if links and self.failed_product_pages == len(links):
             self.error = f"every product page of {self.url} failed; first error: {self.first_product_error}"
 
     async def _collect_product_links(self, first_page: ParsedPage) -> list[str]:
@@ -333,6 +374,12 @@ class _UrlJob:
         margin = min(DATASET_DEADLINE_MARGIN_S, self.arguments.timeout_s / 10)
         return self.deadline - time.monotonic() - margin
 
+    def _take_from_budget(self, wanted: int) -> int:
+        """Take up to `wanted` products from the call's budget; record the ones left out."""
+        granted = self.budget.take(wanted)
+        self.products_over_limit += wanted - granted
+        return granted
+
     def _product_page_failed(self, message: str) -> None:
         self.failed_product_pages += 1
         if self.first_product_error is None:
@@ -390,7 +437,13 @@ class _UrlJob:
         found = len(self.products())
         if found == 0:
             return "failed"
-        if self.error or self.timed_out or self.failed_product_pages or self.cancelled:
+        if (
+            self.error
+            or self.timed_out
+            or self.failed_product_pages
+            or self.cancelled
+            or self.products_over_limit
+        ):
             return "partial"
         return "ok"
 
@@ -399,6 +452,13 @@ class _UrlJob:
         if self.cancelled:
             done = f" with {found} of {len(self.slots)} product pages done" if self.slots else ""
             return f"{self.url} was cancelled by the client{done}"
+        if self.timed_out and self.stopped_by_job_deadline:
+            done = f" with {found} of {len(self.slots)} product pages done" if self.slots else ""
+            return (
+                f"{self.url} was stopped by the server's deadline for a whole call, "
+                f"{self.options.job_timeout_s:g} s (PRODUCT_EXTRACTOR_JOB_TIMEOUT_S){done}; pass fewer URLs "
+                "or a smaller max_products_per_url"
+            )
         if self.timed_out:
             done = f" with {found} of {len(self.slots)} product pages done" if self.slots else ""
             return (
@@ -416,6 +476,12 @@ class _UrlJob:
             return (
                 f"{self.failed_product_pages} of {len(self.slots)} product pages failed; "
                 f"first error: {self.first_product_error}"
+            )
+        if self.products_over_limit:
+            return (
+                f"the call reached the server's limit of {self.budget.limit} products per call "
+                f"(PRODUCT_EXTRACTOR_MAX_PRODUCTS_PER_CALL), so {self.products_over_limit} of the products "
+                f"of {self.url} were left out; pass fewer URLs or a smaller max_products_per_url"
             )
         return None
 
@@ -440,6 +506,8 @@ class _UrlJob:
             ),
             cut_short_by_cost=self.cut_short_by_cost,
             snapshot_id=self.snapshot_id,
+            timed_out=self.timed_out,
+            cut_short_by_product_limit=self.products_over_limit > 0,
         )
 
 
@@ -471,6 +539,8 @@ def _combine(
         billed_records=billed_records,
         estimated_cost_usd=round(pricing.cost(requests=billed_requests, records=billed_records), 6),
         cost_cap_reached=any(result.cut_short_by_cost for result in url_results),
+        job_timed_out=any(job.stopped_by_job_deadline for job in jobs),
+        product_limit_reached=any(result.cut_short_by_product_limit for result in url_results),
     )
     return ExtractionResult(
         products=products, url_results=url_results, duplicate_urls=duplicates, stats=stats

@@ -48,6 +48,14 @@ class UrlResult(BaseModel):
     snapshot_id: str | None = Field(
         default=None, description="a dataset snapshot still running at the deadline; its records are paid for"
     )
+    timed_out: bool = Field(
+        default=False,
+        description="true when this URL's timeout_s or the server's deadline for the whole call ended it",
+    )
+    cut_short_by_product_limit: bool = Field(
+        default=False,
+        description="true when the server's limit of products per call left some of this URL's products out",
+    )
 
 
 class ExtractionStats(BaseModel):
@@ -68,6 +76,12 @@ class ExtractionStats(BaseModel):
         default=0.0, description="an estimate from the set prices, not an invoice"
     )
     cost_cap_reached: bool = Field(default=False, description="true when max_cost_usd cut some URL short")
+    job_timed_out: bool = Field(
+        default=False, description="true when the server's deadline for the whole call ended some URL"
+    )
+    product_limit_reached: bool = Field(
+        default=False, description="true when the server's limit of products per call cut some URL short"
+    )
 
 
 class ExtractionResult(BaseModel):
