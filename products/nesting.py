@@ -45,7 +45,7 @@ _SKIPPED_CONTENT = frozenset({
 
 
 class PageTooComplex(ValueError):
-    """A page nested too deeply to parse in bounded time; `str()` gives the depth found and the limit."""
+    """A page nested too deeply to parse in bounded time; `str()` names the depth limit."""
 
 
 def check_element_depth(html: str, limit: int = MAX_ELEMENT_DEPTH) -> None:
@@ -63,8 +63,7 @@ def check_element_depth(html: str, limit: int = MAX_ELEMENT_DEPTH) -> None:
     depth = _estimated_depth(html, limit)
     if depth > limit:
         raise PageTooComplex(
-            f"the page nests its elements more than {limit} levels deep (found at least {depth}), "
-            "too deep to parse in bounded time"
+            f"the page nests its elements more than {limit} levels deep, too deep to parse in bounded time"
         )
 
 

@@ -147,7 +147,8 @@ async def test_product_limit_shared_by_urls(shop: RunningShop) -> None:
     assert total > 5
     shop.clear_log()
 
-    result = structured(await call(Settings(max_products_per_call=5), {"urls": urls}))
+    reply = await call(Settings(max_products_per_call=5), {"urls": urls})
+    result = structured(reply)
 
     assert len(result["products"]) == 5
     assert result["stats"]["product_limit_reached"] is True
@@ -161,6 +162,7 @@ async def test_product_limit_shared_by_urls(shop: RunningShop) -> None:
             assert entry["status"] == "ok", entry
     product_requests = [record for record in shop.request_log() if "_category" not in record.path]
     assert len(product_requests) == 5
+    assert "limit of products per call cut some URLs short" in text_of(reply)
 
 
 async def test_job_deadline_ends_slow_url(shop: RunningShop) -> None:
@@ -168,7 +170,8 @@ async def test_job_deadline_ends_slow_url(shop: RunningShop) -> None:
     slow_host = slow.split("/")[3]
     shop.set_fault(slow_host, latency=30.0)
 
-    result = structured(await call(Settings(job_timeout_s=3), {"urls": [slow, healthy]}))
+    reply = await call(Settings(job_timeout_s=3), {"urls": [slow, healthy]})
+    result = structured(reply)
 
     [slow_entry, healthy_entry] = result["url_results"]
     assert slow_entry["status"] == "failed"
@@ -178,6 +181,7 @@ async def test_job_deadline_ends_slow_url(shop: RunningShop) -> None:
     assert healthy_entry["status"] == "ok"
     assert healthy_entry["timed_out"] is False
     assert healthy_entry["products_found"] > 0
+    assert "deadline for a whole call stopped some URLs" in text_of(reply)
 
 
 async def test_url_deadline_not_job_deadline(shop: RunningShop) -> None:
