@@ -216,6 +216,21 @@ def test_invalid_utf8_page_parsed() -> None:
     assert_mug_found(html)
 
 
+def test_undeclared_utf8_with_stray_bytes() -> None:
+    raw = ("<p>" + "Grüße, café, crème brûlée. " * 20 + "</p>").encode("utf-8")
+    raw = raw.replace(b"</p>", b"\xff\xfe</p>")
+    html, charset = decode_html(raw, "text/html")
+    assert charset == "utf-8"
+    assert "Grüße, café" in html
+    assert html.count("\ufffd") == 2  # one per invalid byte
+
+
+def test_undeclared_windows_1252_still_detected() -> None:
+    html, charset = decode_html("<p>Grüße 9,99 € — café</p>".encode("cp1252"), "text/html")
+    assert charset == "cp1252"
+    assert html == "<p>Grüße 9,99 € — café</p>"
+
+
 def test_broken_html_parsed() -> None:
     broken = "<p><b><i><table><tr><td>&#xffffff;<" * 20_000 + "<div class='x" + "</" * 5_000
     assert_mug_found(page_with(broken))
