@@ -195,3 +195,18 @@ async def test_url_deadline_not_job_deadline(shop: RunningShop) -> None:
     assert "timed out after 1 s" in slow_entry["error"]
     assert result["stats"]["job_timed_out"] is False
     assert healthy_entry["status"] == "ok"
+
+
+def test_cli_default_timeout_fits_short_deadline(shop: RunningShop) -> None:
+    # The command's default timeout_s (120 s) adapts to a shorter deadline for the whole call.
+    environment = {**server_environment(), "PRODUCT_EXTRACTOR_JOB_TIMEOUT_S": "30"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "product_extractor.server", "extract", category_urls(shop)[0]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=environment,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert '"status": "ok"' in completed.stdout
