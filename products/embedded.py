@@ -318,7 +318,12 @@ def embedded_drafts(tree: LexborHTMLParser, *, base: str, country: str) -> list[
     blobs = list(_blobs(tree))
     drafts: list[Draft] = []
     for node in product_objects(blobs):
-        draft = _draft_from_object(node, base=base, country=country)
+        try:
+            draft = _draft_from_object(node, base=base, country=country)
+        except RecursionError:
+            # JSON nested close to the decoder's limit of about 1,000 levels can take the
+            # recursive offer reader past the interpreter's limit. Only that object is lost.
+            continue
         if draft.name is not None:
             drafts.append(draft)
         if len(drafts) >= MAX_PRODUCTS:

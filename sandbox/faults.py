@@ -86,16 +86,25 @@ class Fault:
     """An override for the requests under one host or path prefix; a None field keeps the default."""
 
     latency: Latency | None = None
-    status: int | None = None  # respond to every request with this status, after the latency
+    status: int | None = None  # respond with this status after the latency, to every request or a burst
     error_rate: float | None = None  # share of requests that get a 500 response, drawn per request
-    body: BodyFault | None = None  # serve this broken response in place of the page (sandbox/body_faults.py)
     retry_after: str | None = None  # Retry-After header sent with `status`: seconds or an HTTP date
     # Only the first `burst` requests under the prefix get `status`; None means every request.
     burst: int | None = None
+    spike_rate: float | None = None  # share of requests that wait `spike_s` seconds more, drawn per request
+    spike_s: float = 0.0
+    body: BodyFault | None = None  # how a page that is served goes wrong on the way; see body_faults
 
     def __post_init__(self) -> None:
-        if self.burst is not None and self.burst < 1:
-            raise ValueError(f"burst={self.burst} is invalid; use 1 or more, or None for every request")
+        if self.burst is not None and (self.status is None or self.burst < 1):
+            raise ValueError(
+                f"burst={self.burst} is invalid; give a status and a burst of 1 or more "
+                "(None fails every request)"
+            )
+        if self.spike_rate is not None:
+            check_rate(self.spike_rate, "latency spike rate")
+        if self.spike_s < 0:
+            raise ValueError(f"latency spike of {self.spike_s} s is invalid; use 0 or more seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +114,7 @@ class FaultDecision:
     delay: float
     status: int | None
     reason: str | None  # why the status was injected, for the X-Sandbox-Fault header
-    body: BodyFault | None = None  # a broken response to serve in place of the page
+    body: BodyFault | None = None  # how to damage the page when it is served
     retry_after: str | None = None  # the Retry-After header to send with `status`
 
 
@@ -149,14 +158,14 @@ class FaultPlan:
             error_rate = fault.error_rate if fault and fault.error_rate is not None else self.error_rate
 
             delay = latency.draw(self._latency_random)
+            if fault and fault.spike_rate and self._latency_random.random() < fault.spike_rate:
+                delay += fault.spike_s
 
             if fault and fault.status is not None and self._bursts.take(prefix, fault.burst):
                 return FaultDecision(delay, fault.status, "status", retry_after=fault.retry_after)
-            if fault and fault.body is not None:
-                return FaultDecision(delay, None, fault.body, body=fault.body)
             if error_rate > 0 and self._error_random.random() < error_rate:
                 return FaultDecision(delay, 500, "error-rate")
-            return FaultDecision(delay, None, None)
+            return FaultDecision(delay, None, None, fault.body if fault else None)
 
 
 RuleT = TypeVar("RuleT")

@@ -55,12 +55,13 @@ class RunningShop:
         latency: float | tuple[float, float] | None = None,
         status: int | None = None,
         error_rate: float | None = None,
-        body: BodyFault | None = None,
         retry_after: str | None = None,
         burst: int | None = None,
+        spike_rate: float | None = None,
+        spike_s: float = 0.0,
+        body: BodyFault | None = None,
     ) -> None:
-        """Change latency (seconds, or a low-high range), status, error rate or a broken response
-        (`body`, one of sandbox/body_faults.py's faults) under a host or path prefix.
+        """Change latency (seconds or a low-high range), status, error rate or body under a host or prefix.
 
         `target` is a host (`www.sample-books.example`) or a path starting with
         `/`. A latency longer than the client's timeout simulates a timeout. The
@@ -68,14 +69,18 @@ class RunningShop:
         `retry_after` is sent as the Retry-After header with `status`. With
         `burst`, only the first `burst` requests under `target` get `status`, and
         later ones are served as usual; setting the fault again starts a new burst.
+        `spike_rate` adds `spike_s` seconds to that share of requests, and `body`
+        damages the pages served (sandbox/body_faults.py lists the faults).
         """
         fault = Fault(
             latency=None if latency is None else Latency.coerce(latency),
             status=status,
             error_rate=error_rate,
-            body=body,
             retry_after=retry_after,
             burst=burst,
+            spike_rate=spike_rate,
+            spike_s=spike_s,
+            body=body,
         )
         self.app.faults.set_fault(target, fault)
 

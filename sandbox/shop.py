@@ -12,7 +12,7 @@ URL scheme (the base URL is whatever host and port the server is reached on):
 | `/robots.txt` | one robots.txt for all the sites; allows everything until `set_robots_txt` changes it |
 | `/` | an HTML list of the sites, for a person browsing |
 
-Latency, injected errors and broken responses (sandbox/body_faults.py) apply to the
+Latency, injected errors and body faults (sandbox/body_faults.py) apply to the
 `/<host>/...` paths only.
 """
 
@@ -32,7 +32,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from product_extractor.sandbox.body_faults import BodyFault, body_fault_response
+from product_extractor.sandbox.body_faults import RedirectLoop, fault_response, redirect_loop_response
 from product_extractor.sandbox.category import CATEGORY_PATH, category_page_count, render_category_page
 from product_extractor.sandbox.faults import FaultPlan
 from product_extractor.sandbox.links import rewrite_links, sandbox_url
@@ -164,9 +164,16 @@ class ShopApp:
             if decision.retry_after is not None:
                 response.headers["Retry-After"] = decision.retry_after
             return response
-        if decision.body is not None:
-            return await self._body_fault(decision.body, request)
+        if isinstance(decision.body, RedirectLoop):
+            return redirect_loop_response(str(request.url))
 
+        page = await self._page(request)
+        if decision.body is None or page.status_code != 200:
+            return page
+        logger.debug("injecting %s into %s", decision.body.name, request.url.path)
+        return fault_response(decision.body, page, self._delays)
+
+    async def _page(self, request: Request) -> Response:
         host, _, rest = request.path_params["site_path"].partition("/")
         host = host.lower()
         base_url = _base_url(request)
@@ -179,19 +186,6 @@ class ShopApp:
         if page is None:
             return _html_status(404, f"No saved page at {escape(request.url.path)}.")
         return await self._saved_page(page, base_url)
-
-    async def _body_fault(self, fault: BodyFault, request: Request) -> Response:
-        logger.debug("serving the %s fault at %s", fault, request.url.path)
-        host, _, rest = request.path_params["site_path"].partition("/")
-        page = self.pages.find(host.lower(), "/" + rest, request.url.query)
-        original = None
-        if page is not None:
-            original, _charset = await anyio.to_thread.run_sync(
-                render_saved_page, page, _base_url(request), {page.host}
-            )
-        response = body_fault_response(fault, original, request.url.path, self._delays.wait)
-        response.headers["X-Sandbox-Fault"] = fault
-        return response
 
     def _category(self, host: str, request: Request, base_url: str) -> Response:
         site = self.pages.sites.get(host)

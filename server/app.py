@@ -34,7 +34,7 @@ from product_extractor.server.settings import Settings, load_settings
 from product_extractor.server.streaming import BatchStreamer
 from product_extractor.server.summary import summarise
 from product_extractor.server.traces import CallTrace, TraceWriter
-from product_extractor.tools.arguments import ExtractProductsArguments
+from product_extractor.tools.arguments import CallLimits, ExtractProductsArguments, arguments_schema
 from product_extractor.tools.extract import extract_products
 from product_extractor.tools.results import ExtractionResult
 
@@ -148,7 +148,7 @@ def _extract_tool(state: ServerState) -> Tool:
     )
     # The function accepts any value for every argument, so the published schema comes from
     # the argument model, which alone validates and words the errors an agent reads.
-    return tool.model_copy(update={"parameters": ExtractProductsArguments.model_json_schema()})
+    return tool.model_copy(update={"parameters": arguments_schema(state.settings.call_limits())})
 
 
 def _make_extract_function(state: ServerState) -> Callable[..., Any]:
@@ -187,7 +187,7 @@ async def _run_extract(
     trace: CallTrace | None = None,
 ) -> CallToolResult:
     """Validate the arguments, run the fan-out on the call's backend, and shape the MCP result."""
-    arguments = _validate_arguments(ctx, parsed_arguments)
+    arguments = _validate_arguments(ctx, parsed_arguments, state.settings.call_limits())
     if state.backends is None:
         raise ToolError("the server is shutting down; call extract_products again")
     backend = state.backends.for_call(
@@ -254,8 +254,10 @@ def _adopt_model_signature(function: Callable[..., Any], model: type[BaseModel])
     function.__annotations__ = annotations
 
 
-def _validate_arguments(ctx: Context, parsed_arguments: dict[str, Any]) -> ExtractProductsArguments:
-    """Validate the arguments the caller sent, naming unknown and missing ones.
+def _validate_arguments(
+    ctx: Context, parsed_arguments: dict[str, Any], limits: CallLimits
+) -> ExtractProductsArguments:
+    """Validate the arguments the caller sent against `limits`, naming unknown and missing ones.
 
     The SDK has already decoded arguments that arrived as JSON text (some hosts send
     lists that way) but dropped names the tool does not know, so the names come
@@ -265,7 +267,7 @@ def _validate_arguments(ctx: Context, parsed_arguments: dict[str, Any]) -> Extra
     given = params.get("arguments") or {}
     values = {name: parsed_arguments.get(name, value) for name, value in given.items()}
     try:
-        return ExtractProductsArguments.model_validate(values)
+        return ExtractProductsArguments.model_validate(values, context={"limits": limits})
     except ValidationError as error:
         raise ToolError(describe_validation_error(error)) from None
 

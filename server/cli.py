@@ -73,8 +73,10 @@ def serve(
 @app.command()
 def extract(
     urls: Annotated[list[str], typer.Argument(help="product or listing page URLs")],
-    max_products_per_url: Annotated[int, typer.Option(help="products to open per listing URL")] = 30,
-    timeout_s: Annotated[float, typer.Option(help="deadline per URL, seconds")] = 120,
+    max_products_per_url: Annotated[
+        int | None, typer.Option(help="products to open per listing URL (default 30)")
+    ] = None,
+    timeout_s: Annotated[float | None, typer.Option(help="deadline per URL, seconds (default 120)")] = None,
     fields: Annotated[
         list[str] | None, typer.Option("--field", help="a product field to return; repeat for several")
     ] = None,
@@ -89,14 +91,16 @@ def extract(
     settings = _settings_or_exit()
     configure_logging(settings.log_level)
     try:
+        # Options left out keep the argument defaults, which adapt to the server's bounds.
+        given = {
+            "max_products_per_url": max_products_per_url,
+            "timeout_s": timeout_s,
+            "fields": fields,
+            "no_cache": no_cache or None,
+        }
         arguments = ExtractProductsArguments.model_validate(
-            {
-                "urls": urls,
-                "max_products_per_url": max_products_per_url,
-                "timeout_s": timeout_s,
-                "fields": fields,
-                "no_cache": no_cache,
-            }
+            {"urls": urls, **{name: value for name, value in given.items() if value is not None}},
+            context={"limits": settings.call_limits()},
         )
     except ValidationError as error:
         typer.echo(describe_validation_error(error), err=True)

@@ -8,6 +8,13 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from product_extractor.tools.arguments import (
+    MAX_PRODUCTS_PER_CALL,
+    MAX_TIMEOUT_S,
+    MAX_URLS,
+    MAX_URLS_CEILING,
+    CallLimits,
+)
 from product_extractor.tools.extract import FanOutOptions
 from product_extractor.web.direct import FetchLimits
 from product_extractor.web.limits import RateLimit
@@ -145,6 +152,29 @@ class Settings(BaseSettings):
         description="Bright Data API requests per period, as <requests>/<period><unit> with unit s, m or h",
     )
 
+    # Bounded resources: the size of a call, its deadline, and slow or complex pages.
+    max_urls_per_call: int = Field(
+        default=MAX_URLS, ge=1, le=MAX_URLS_CEILING, description="URLs one extract_products call may pass"
+    )
+    max_products_per_call: int = Field(
+        default=MAX_PRODUCTS_PER_CALL,
+        ge=1,
+        le=100_000,
+        description="products one call extracts over all its URLs; listings past it are cut short",
+    )
+    job_timeout_s: float = Field(
+        default=MAX_TIMEOUT_S,
+        gt=0,
+        le=MAX_TIMEOUT_S,
+        description="seconds after which a whole call ends, each URL returning what it found",
+    )
+    body_timeout_s: float = Field(
+        default=60.0, gt=0, description="seconds a response body may take to arrive, headers to last byte"
+    )
+    parse_timeout_s: float = Field(
+        default=30.0, gt=0, description="seconds parsing one page may take before that page fails"
+    )
+
     def default_backend(self) -> str:
         """Return the backend a call without a `backend` argument uses."""
         if self.backend is not None:
@@ -177,6 +207,9 @@ class Settings(BaseSettings):
             small_listing_max=self.small_listing_max,
             max_listing_pages=self.max_listing_pages,
             parse_processes=self.parse_processes,
+            parse_timeout_s=self.parse_timeout_s,
+            job_timeout_s=self.job_timeout_s,
+            max_products=self.max_products_per_call,
         )
 
     def page_cache_config(self) -> PageCacheConfig | None:
@@ -206,6 +239,14 @@ class Settings(BaseSettings):
             request_timeout_s=self.request_timeout_s,
             max_bytes=self.max_page_bytes,
             max_redirects=self.max_redirects,
+            body_timeout_s=self.body_timeout_s,
+        )
+
+    def call_limits(self) -> CallLimits:
+        return CallLimits(
+            max_urls=self.max_urls_per_call,
+            max_products=self.max_products_per_call,
+            job_timeout_s=self.job_timeout_s,
         )
 
     @field_validator("allow_hosts")

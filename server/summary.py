@@ -32,6 +32,10 @@ def summarise(result: ExtractionResult, *, omitted: int = 0) -> str:
         )
     if stats.cost_cap_reached:
         lines.append("max_cost_usd stopped some URLs early; their entries say so.")
+    if stats.job_timed_out:
+        lines.append("The server's deadline for a whole call stopped some URLs; their entries say so.")
+    if stats.product_limit_reached:
+        lines.append("The server's limit of products per call cut some URLs short; their entries say so.")
     if omitted:
         lines.append(
             f"{_count(omitted, 'product')} left out of this result to keep it small; read every product "

@@ -5,6 +5,7 @@ Field descriptions are the schema an agent reads, so they explain what to pass a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -15,11 +16,20 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
-MAX_URLS = 50
+MAX_URLS = 50  # URLs per call unless the server's settings set another number
+MAX_URLS_CEILING = 1000  # maximum of PRODUCT_EXTRACTOR_MAX_URLS_PER_CALL
 MAX_URL_LENGTH = 2048  # longer URLs are refused by many servers and proxies
+MAX_PRODUCTS_PER_URL = 500
+# Products per call unless the server's settings set another number: enough for MAX_URLS listings
+# at the default max_products_per_url (30) to finish whole.
+MAX_PRODUCTS_PER_CALL = 1500
+MAX_TIMEOUT_S = 600.0
+DEFAULT_TIMEOUT_S = 120.0
 
 # Fields an agent may pick; provenance fields (source_url, listing_url, position, from_cache,
 # cache_age_s) always come back.
@@ -105,6 +115,41 @@ def _encode_host(hostname: str, url: str) -> str:
 ShopUrl = Annotated[str, AfterValidator(normalise_url)]
 
 
+@dataclass(frozen=True, slots=True)
+class CallLimits:
+    """The server's bounds on one call, from its settings; arguments past them are rejected.
+
+    Pass them as `ExtractProductsArguments.model_validate(data, context={"limits": limits})`.
+    Without a context the defaults apply.
+    """
+
+    max_urls: int = MAX_URLS  # PRODUCT_EXTRACTOR_MAX_URLS_PER_CALL
+    max_products: int = MAX_PRODUCTS_PER_CALL  # PRODUCT_EXTRACTOR_MAX_PRODUCTS_PER_CALL
+    job_timeout_s: float = MAX_TIMEOUT_S  # PRODUCT_EXTRACTOR_JOB_TIMEOUT_S
+
+
+def _limits_of(info: ValidationInfo) -> CallLimits:
+    context = info.context if isinstance(info.context, dict) else {}
+    limits = context.get("limits")
+    return limits if isinstance(limits, CallLimits) else CallLimits()
+
+
+def _urls_description(max_urls: int) -> str:
+    return (
+        "Shop pages to extract products from: product pages and/or category, search or listing "
+        f"pages, 1 to {max_urls} absolute http(s) URLs. All are fetched at the same time, so pass every "
+        "URL you need in one call rather than one call per URL. Duplicates are fetched once."
+    )
+
+
+def _timeout_description(job_timeout_s: float) -> str:
+    return (
+        "Deadline in seconds for each URL, including every product page of a listing. A URL that "
+        "runs out of time returns the products found so far with status 'partial'. The server ends "
+        f"the whole call after {job_timeout_s:g} s at the latest."
+    )
+
+
 def _reject_bool(value: object) -> object:
     # pydantic reads true as 1 in lax mode, which hides an agent's mistake.
     if isinstance(value, bool):
@@ -122,30 +167,23 @@ class ExtractProductsArguments(BaseModel):
 
     urls: list[ShopUrl] = Field(
         min_length=1,
-        max_length=MAX_URLS,
-        description=(
-            "Shop pages to extract products from: product pages and/or category, search or listing "
-            f"pages, 1 to {MAX_URLS} absolute http(s) URLs. All are fetched at the same time, so pass every "
-            "URL you need in one call rather than one call per URL. Duplicates are fetched once."
-        ),
+        max_length=MAX_URLS_CEILING,
+        description=_urls_description(MAX_URLS),
     )
     max_products_per_url: Annotated[int, BeforeValidator(_reject_bool)] = Field(
         default=30,
         ge=1,
-        le=500,
+        le=MAX_PRODUCTS_PER_URL,
         description=(
             "For a listing page, how many of its products (in listing order, following its pagination) "
             "to open and extract; ignored for product pages. Lower it to save time and context."
         ),
     )
     timeout_s: Annotated[float, BeforeValidator(_reject_bool)] = Field(
-        default=120,
+        default=DEFAULT_TIMEOUT_S,
         gt=0,
-        le=600,
-        description=(
-            "Deadline in seconds for each URL, including every product page of a listing. A URL that "
-            "runs out of time returns the products found so far with status 'partial'."
-        ),
+        le=MAX_TIMEOUT_S,
+        description=_timeout_description(MAX_TIMEOUT_S),
     )
     fields: list[ProductField] | None = Field(
         default=None,
@@ -185,6 +223,42 @@ class ExtractProductsArguments(BaseModel):
         ),
     )
 
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _within_url_limit(cls, value: Any, info: ValidationInfo) -> Any:
+        # Checked before each URL is normalised, so an oversized list fails at once.
+        limits = _limits_of(info)
+        if isinstance(value, list) and len(value) > limits.max_urls:
+            raise ValueError(
+                f"contains {len(value)} URLs, more than this server's limit of {limits.max_urls} per call "
+                "(PRODUCT_EXTRACTOR_MAX_URLS_PER_CALL); split them over several calls"
+            )
+        return value
+
+    @field_validator("max_products_per_url")
+    @classmethod
+    def _within_product_limit(cls, value: int, info: ValidationInfo) -> int:
+        limits = _limits_of(info)
+        if value > limits.max_products:
+            raise ValueError(
+                f"is more than this server's limit of {limits.max_products} products per call "
+                f"(PRODUCT_EXTRACTOR_MAX_PRODUCTS_PER_CALL); pass at most {limits.max_products}"
+            )
+        return value
+
+    @field_validator("timeout_s")
+    @classmethod
+    def _within_job_deadline(cls, value: float, info: ValidationInfo) -> float:
+        # Runs only for a timeout_s the caller gives: a default longer than the call's deadline
+        # just ends with the call.
+        limits = _limits_of(info)
+        if value > limits.job_timeout_s:
+            raise ValueError(
+                f"is longer than this server's deadline for a whole call, {limits.job_timeout_s:g} s "
+                f"(PRODUCT_EXTRACTOR_JOB_TIMEOUT_S); pass at most {limits.job_timeout_s:g}"
+            )
+        return value
+
     @model_validator(mode="wrap")
     @classmethod
     def _remember_given_urls(cls, data: Any, handler: Any) -> Any:
@@ -197,6 +271,21 @@ class ExtractProductsArguments(BaseModel):
     def unique_urls(self) -> tuple[list[str], list[str]]:
         """Return `(distinct URLs to fetch, repeated URLs as the caller gave them)`."""
         return split_duplicates(self.urls, self._given_urls)
+
+
+def arguments_schema(limits: CallLimits) -> dict[str, Any]:
+    """Return the JSON schema an agent reads for `extract_products`, with this server's bounds in it."""
+    schema = ExtractProductsArguments.model_json_schema()
+    properties = schema["properties"]
+    properties["urls"]["maxItems"] = limits.max_urls
+    properties["urls"]["description"] = _urls_description(limits.max_urls)
+    properties["max_products_per_url"]["maximum"] = min(MAX_PRODUCTS_PER_URL, limits.max_products)
+
+    timeout = properties["timeout_s"]
+    timeout["maximum"] = min(MAX_TIMEOUT_S, limits.job_timeout_s)
+    timeout["default"] = min(DEFAULT_TIMEOUT_S, limits.job_timeout_s)
+    timeout["description"] = _timeout_description(limits.job_timeout_s)
+    return schema
 
 
 def split_duplicates(urls: list[str], given: list[str] | None = None) -> tuple[list[str], list[str]]:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
-import anyio.to_process
 
 from product_extractor.products import Product
-from product_extractor.products.parse import ParsedPage, parse_page
+from product_extractor.products.parse import ParsedPage
 from product_extractor.tools.arguments import ExtractProductsArguments
 from product_extractor.tools.backends import DatasetBatch, DatasetCollector, Pricing
+from product_extractor.tools.parsing import parse_off_loop
 from product_extractor.tools.results import (
     ExtractionResult,
     ExtractionStats,
@@ -58,6 +59,31 @@ class FanOutOptions:
     # Worker processes that parse pages, so parsing uses more than one core; 0 parses in
     # threads of this process, which starts faster but shares one core's worth of GIL.
     parse_processes: int = 0
+    parse_timeout_s: float = 30.0  # seconds parsing one page may take before that page fails
+    # Bounds on the whole call; None leaves the bound off.
+    job_timeout_s: float | None = None  # seconds after which every URL still running ends
+    max_products: int | None = None  # products over all URLs; see ProductBudget
+
+
+class ProductBudget:
+    """The products one call may still extract, shared by its URLs.
+
+    A URL takes what it needs as soon as that number is known: a listing once
+    it has its product links, so the product pages past the limit are never
+    fetched.
+    NOTE: first come, first served, so which URLs are cut short depends on
+    which listing pages arrive first.
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.taken = 0
+
+    def take(self, wanted: int) -> int:
+        """Take up to `wanted` products from the budget and return how many were granted."""
+        granted = wanted if self.limit is None else max(0, min(wanted, self.limit - self.taken))
+        self.taken += granted
+        return granted
 
 
 async def extract_products(
@@ -85,6 +111,8 @@ async def extract_products(
     started = time.monotonic()
     urls, duplicates = arguments.unique_urls()
     parse_limiter = anyio.CapacityLimiter(options.parse_processes or PARSE_THREADS)
+    job_deadline = started + options.job_timeout_s if options.job_timeout_s is not None else math.inf
+    budget = ProductBudget(options.max_products)
     jobs = [
         _UrlJob(
             url=url,
@@ -95,6 +123,8 @@ async def extract_products(
             on_products=on_products,
             job_id=job_id,
             parse_limiter=parse_limiter,
+            budget=budget,
+            job_deadline=job_deadline,
         )
         for url in urls
     ]
@@ -145,6 +175,8 @@ class _UrlJob:
     on_products: ProductsCallback | None
     job_id: str
     parse_limiter: anyio.CapacityLimiter
+    budget: ProductBudget
+    job_deadline: float  # time.monotonic() when the whole call's time is up; math.inf for none
 
     page_kind: PageKindSeen = "unknown"
     slots: list[Product | None] = field(default_factory=list)  # in listing order
@@ -168,13 +200,16 @@ class _UrlJob:
     snapshot_id: str | None = None
     cache_hits: int = 0
     retries: int = 0
+    stopped_by_job_deadline: bool = False  # the call's deadline, not timeout_s, ended this URL
+    products_over_limit: int = 0  # products left out because the call reached max_products
 
     async def run(self) -> None:
         started = self.started = time.monotonic()
-        self.deadline = started + self.arguments.timeout_s
+        url_deadline = started + self.arguments.timeout_s
+        self.deadline = min(url_deadline, self.job_deadline)
         logger.info("job %s: start %s", self.job_id, self.url)
 
-        with anyio.move_on_after(self.arguments.timeout_s) as deadline:
+        with anyio.move_on_after(self.deadline - started) as deadline:
             try:
                 await self._extract()
             except FetchError as error:
@@ -184,6 +219,7 @@ class _UrlJob:
                 logger.exception("job %s: unexpected error on %s", self.job_id, self.url)
                 self.error = f"internal error while extracting {self.url}: {type(error).__name__}: {error}"
         self.timed_out = deadline.cancelled_caught
+        self.stopped_by_job_deadline = self.timed_out and self.job_deadline < url_deadline
         self.seconds = time.monotonic() - started
         self.finished = True
 
@@ -196,6 +232,8 @@ class _UrlJob:
     async def _extract(self) -> None:
         if self.collector is not None and self.collector.covers(self.url):
             self.page_kind = "product"
+            if not self._take_from_budget(1):
+                return
             self.slots = [None]
             await self._collect_from_dataset([self.url], positions=None)
             if self.slots[0] is None and not self.error:
@@ -210,14 +248,17 @@ class _UrlJob:
             await self._extract_listing(parsed)
         elif parsed.kind == "listing" and parsed.products:
             # A listing that carries its products inline (a JSON-LD ItemList) needs no further requests.
+            inline = parsed.products[: self.arguments.max_products_per_url]
+            granted = self._take_from_budget(len(inline))
             products = [
                 product.model_copy(update={"listing_url": self.url, "position": index + 1})
-                for index, product in enumerate(parsed.products[: self.arguments.max_products_per_url])
+                for index, product in enumerate(inline[:granted])
             ]
             await self._add_all(products)
         elif parsed.products:
             self.page_kind = "product"
-            await self._add_all(parsed.products[:1])
+            if self._take_from_budget(1):
+                await self._add_all(parsed.products[:1])
         else:
             self.error = (
                 f"{self.url} has no product data and no product links; pass a product page or a "
@@ -227,6 +268,7 @@ class _UrlJob:
     async def _extract_listing(self, first_page: ParsedPage) -> None:
         links = await self._collect_product_links(first_page)
         self.product_links = len(links)
+        links = links[: self._take_from_budget(len(links))]
         self.slots = [None] * len(links)
 
         concurrency = (
@@ -248,7 +290,7 @@ class _UrlJob:
                 if link not in covered:
                     group.start_soon(self._extract_listed_product, link, position, limiter, held)
 
-        if self.failed_product_pages == len(links):
+        if links and self.failed_product_pages == len(links):
             self.error = f"every product page of {self.url} failed; first error: {self.first_product_error}"
 
     async def _collect_product_links(self, first_page: ParsedPage) -> list[str]:
@@ -349,6 +391,12 @@ class _UrlJob:
         margin = min(DATASET_DEADLINE_MARGIN_S, self.arguments.timeout_s / 10)
         return self.deadline - time.monotonic() - margin
 
+    def _take_from_budget(self, wanted: int) -> int:
+        """Take up to `wanted` products from the call's budget; record the ones left out."""
+        granted = self.budget.take(wanted)
+        self.products_over_limit += wanted - granted
+        return granted
+
     def _product_page_failed(self, message: str) -> None:
         self.failed_product_pages += 1
         if self.first_product_error is None:
@@ -400,14 +448,12 @@ class _UrlJob:
     async def _parse(self, page: Page) -> ParsedPage:
         # Parsing a large page takes tens of milliseconds; a worker thread or process keeps
         # the other URLs' requests moving meanwhile.
-        if self.options.parse_processes:
-            parsed = await anyio.to_process.run_sync(
-                parse_page, page.text, page.url, cancellable=True, limiter=self.parse_limiter
-            )
-        else:
-            parsed = await anyio.to_thread.run_sync(
-                parse_page, page.text, page.url, limiter=self.parse_limiter
-            )
+        parsed = await parse_off_loop(
+            page,
+            processes=self.options.parse_processes > 0,
+            limiter=self.parse_limiter,
+            timeout_s=self.options.parse_timeout_s,
+        )
         self.pages_parsed += 1
         if page.cache_age_s is None:
             return parsed
@@ -428,7 +474,13 @@ class _UrlJob:
         found = len(self.products())
         if found == 0:
             return "failed"
-        if self.error or self.timed_out or self.failed_product_pages or self.cancelled:
+        if (
+            self.error
+            or self.timed_out
+            or self.failed_product_pages
+            or self.cancelled
+            or self.products_over_limit
+        ):
             return "partial"
         return "ok"
 
@@ -437,6 +489,13 @@ class _UrlJob:
         if self.cancelled:
             done = f" with {found} of {len(self.slots)} product pages done" if self.slots else ""
             return f"{self.url} was cancelled by the client{done}"
+        if self.timed_out and self.stopped_by_job_deadline:
+            done = f" with {found} of {len(self.slots)} product pages done" if self.slots else ""
+            return (
+                f"{self.url} was stopped by the server's deadline for a whole call, "
+                f"{self.options.job_timeout_s:g} s (PRODUCT_EXTRACTOR_JOB_TIMEOUT_S){done}; pass fewer URLs "
+                "or a smaller max_products_per_url"
+            )
         if self.timed_out:
             done = f" with {found} of {len(self.slots)} product pages done" if self.slots else ""
             return (
@@ -454,6 +513,12 @@ class _UrlJob:
             return (
                 f"{self.failed_product_pages} of {len(self.slots)} product pages failed; "
                 f"first error: {self.first_product_error}"
+            )
+        if self.products_over_limit:
+            return (
+                f"the call reached the server's limit of {self.budget.limit} products per call "
+                f"(PRODUCT_EXTRACTOR_MAX_PRODUCTS_PER_CALL), so {self.products_over_limit} of the products "
+                f"of {self.url} were left out; pass fewer URLs or a smaller max_products_per_url"
             )
         return None
 
@@ -480,6 +545,8 @@ class _UrlJob:
             snapshot_id=self.snapshot_id,
             cache_hits=self.cache_hits,
             retries=self.retries,
+            timed_out=self.timed_out,
+            cut_short_by_product_limit=self.products_over_limit > 0,
         )
 
 
@@ -513,6 +580,8 @@ def _combine(
         cost_cap_reached=any(result.cut_short_by_cost for result in url_results),
         cache_hits=sum(result.cache_hits for result in url_results),
         retries=sum(result.retries for result in url_results),
+        job_timed_out=any(job.stopped_by_job_deadline for job in jobs),
+        product_limit_reached=any(result.cut_short_by_product_limit for result in url_results),
     )
     return ExtractionResult(
         products=products, url_results=url_results, duplicate_urls=duplicates, stats=stats

@@ -55,6 +55,14 @@ class UrlResult(BaseModel):
     retries: int = Field(
         default=0, description="requests repeated after a timeout, 429 or 5xx; counted in `requests` too"
     )
+    timed_out: bool = Field(
+        default=False,
+        description="true when this URL's timeout_s or the server's deadline for the whole call ended it",
+    )
+    cut_short_by_product_limit: bool = Field(
+        default=False,
+        description="true when the server's limit of products per call left some of this URL's products out",
+    )
 
 
 class ExtractionStats(BaseModel):
@@ -79,6 +87,12 @@ class ExtractionStats(BaseModel):
         default=0, description="pages served from the page cache, at no request and no cost"
     )
     retries: int = Field(default=0, description="requests repeated after a transient failure, all URLs")
+    job_timed_out: bool = Field(
+        default=False, description="true when the server's deadline for the whole call ended some URL"
+    )
+    product_limit_reached: bool = Field(
+        default=False, description="true when the server's limit of products per call cut some URL short"
+    )
 
 
 class ExtractionResult(BaseModel):

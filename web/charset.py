@@ -17,6 +17,10 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
+# Valid non-ASCII UTF-8 characters needed per invalid sequence for an undeclared body to
+# count as UTF-8 with a few stray bytes. Text in windows-1252 hardly ever forms valid UTF-8
+# sequences, so it has almost none of them.
+_VALID_PER_INVALID_UTF8 = 10
 # WHATWG maps these labels to windows-1252, a superset that decodes what real pages send.
 _LABEL_ALIASES = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "us-ascii": "cp1252"}
 
@@ -45,9 +49,10 @@ def charset_from_document(body: bytes) -> str | None:
 def decode_html(body: bytes, content_type: str = "") -> tuple[str, str]:
     """Decode `body` and return `(text, charset used)`.
 
-    Without a declared charset the body is tried as UTF-8 and falls back to
-    windows-1252, which decodes any byte. Bytes invalid in a declared charset
-    become U+FFFD rather than failing the page.
+    Without a declared charset the body is read as UTF-8 when it mostly is,
+    its few invalid bytes becoming U+FFFD, and as windows-1252 otherwise,
+    which decodes any byte. Bytes invalid in a declared charset become U+FFFD
+    rather than failing the page.
     """
     charset = charset_from_content_type(content_type) or charset_from_document(body)
     if charset is not None:
@@ -56,7 +61,14 @@ def decode_html(body: bytes, content_type: str = "") -> tuple[str, str]:
     try:
         return body.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        return body.decode("cp1252", errors="replace"), "cp1252"
+        pass
+
+    text = body.decode("utf-8", errors="replace")
+    invalid = text.count("\ufffd")
+    valid = len(text) - len(text.encode("ascii", errors="ignore")) - invalid
+    if valid >= _VALID_PER_INVALID_UTF8 * invalid:
+        return text, "utf-8"
+    return body.decode("cp1252", errors="replace"), "cp1252"
 
 
 def _known_codec(label: str) -> str | None:

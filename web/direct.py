@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 
+import anyio
 import httpcore2
 import httpx2 as httpx
 
@@ -16,6 +18,7 @@ from product_extractor.web.checked_network import (
     Resolver,
     resolve_host,
 )
+from product_extractor.web.decoding import ACCEPT_ENCODING, ContentDecodingError, DecodeFailed, body_decoder
 from product_extractor.web.fetcher import (
     ConnectFailed,
     FetchError,
@@ -41,7 +44,7 @@ BROWSER_HEADERS = {
     ),
     "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
     "Accept-Language": "en-US,en;q=0.9",
-    "Accept-Encoding": "gzip, deflate",
+    "Accept-Encoding": ACCEPT_ENCODING,
     "Upgrade-Insecure-Requests": "1",
 }
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -53,10 +56,13 @@ class FetchLimits:
     """Bounds on one page fetch."""
 
     request_timeout_s: float = 30.0  # connect, and each read, write or pool wait
-    max_bytes: int = 10 * 1024 * 1024  # decoded body size, enforced while reading
+    max_bytes: int = 10 * 1024 * 1024  # body size as received and as decoded, each enforced while reading
     max_redirects: int = 5
     max_connections: int = 100
     max_keepalive_connections: int = 20
+    # Seconds from the response headers to the last body byte. A body trickling in a byte at
+    # a time never trips the per-read timeout, so this bounds the whole read.
+    body_timeout_s: float = 60.0
 
 
 class DirectFetcher:
@@ -245,46 +251,110 @@ class DirectFetcher:
                 requests=requests,
             )
 
-        body = await read_capped_body(url, response, max_bytes=self.limits.max_bytes, requests=requests)
+        body = await read_capped_body(
+            url,
+            response,
+            max_bytes=self.limits.max_bytes,
+            requests=requests,
+            timeout_s=self.limits.body_timeout_s,
+        )
         if not media_type and not looks_like_html(body):
             raise NotHTML(url, f"{url} has no Content-Type and does not look like HTML", requests=requests)
         return response.status_code, headers, body
 
 
 async def read_capped_body(
-    url: str, response: httpx.Response, *, max_bytes: int, requests: int, billed_requests: int = 0
+    url: str,
+    response: httpx.Response,
+    *,
+    max_bytes: int,
+    requests: int,
+    billed_requests: int = 0,
+    timeout_s: float | None = None,
 ) -> bytes:
-    """Read the decoded body of a streamed `response`, stopping as soon as it passes `max_bytes`.
+    """Read and decode the body of a streamed `response`, stopping as soon as it passes a limit.
 
-    Raises `TooLarge`, or `FetchTimeout` and `ConnectFailed` when the body breaks off. The
-    errors carry `requests` and `billed_requests` for the caller's accounting.
+    `max_bytes` caps the bytes received and, separately, the bytes they decode
+    to, so a compression bomb stops after one piece past the cap. `timeout_s`
+    bounds the whole read, which ends bodies that trickle in too slowly for the
+    per-read timeout to fire. Raises `TooLarge`, `ContentDecodingError`, or
+    `FetchTimeout` and `ConnectFailed` when the body breaks off. The errors
+    carry `requests` and `billed_requests` for the caller's accounting.
     """
     declared = response.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise too_large_error(url, max_bytes, requests=requests, billed_requests=billed_requests)
+    declared_size = int(declared) if declared is not None and declared.isdigit() else None
+    if declared_size is not None and declared_size > max_bytes:
+        raise TooLarge(
+            url,
+            f"{url} announces {declared_size} bytes (Content-Length), more than the "
+            f"{_megabytes(max_bytes)} MB page limit",
+            requests=requests,
+            billed_requests=billed_requests,
+        )
 
+    decoder = body_decoder(
+        url,
+        response.headers.get_list("content-encoding"),
+        requests=requests,
+        billed_requests=billed_requests,
+    )
     chunks: list[bytes] = []
+    received = 0
     size = 0
+    started = time.monotonic()
     try:
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                raise too_large_error(url, max_bytes, requests=requests, billed_requests=billed_requests)
-            chunks.append(chunk)
+        with anyio.move_on_after(math.inf if timeout_s is None else timeout_s) as deadline:
+            async for raw in response.aiter_raw():
+                received += len(raw)
+                if received > max_bytes:
+                    raise too_large_error(url, max_bytes, requests=requests, billed_requests=billed_requests)
+                for piece in decoder.decode(raw):
+                    size += len(piece)
+                    if size > max_bytes:
+                        raise decoded_too_large_error(
+                            url, max_bytes, received, requests=requests, billed_requests=billed_requests
+                        )
+                    chunks.append(piece)
+    except DecodeFailed as error:
+        raise ContentDecodingError(
+            url,
+            f"{url} sent a body whose {response.headers.get('content-encoding')} data is corrupt "
+            f"({error}); retry later",
+            requests=requests,
+            billed_requests=billed_requests,
+        ) from error
     except httpx.TimeoutException as error:
         raise FetchTimeout(
             url,
-            f"{url} stopped sending after {size} bytes and timed out; retry later",
+            f"{url} stopped sending after {received} bytes and timed out; retry later",
+            requests=requests,
+            billed_requests=billed_requests,
+        ) from error
+    except httpx.RemoteProtocolError as error:
+        expected = f" of the {declared_size} announced" if declared_size is not None else ""
+        raise ConnectFailed(
+            url,
+            f"{url} closed the connection after {received}{expected} bytes, so the page arrived "
+            "incomplete; retry later",
             requests=requests,
             billed_requests=billed_requests,
         ) from error
     except httpx.TransportError as error:
         raise ConnectFailed(
             url,
-            f"{url} broke off after {size} bytes: {type(error).__name__}; retry later",
+            f"{url} broke off after {received} bytes: {type(error).__name__}; retry later",
             requests=requests,
             billed_requests=billed_requests,
         ) from error
+
+    if deadline.cancelled_caught:
+        raise FetchTimeout(
+            url,
+            f"{url} sent its body too slowly: {received} bytes in {time.monotonic() - started:.1f} s, "
+            f"and a page may take at most {timeout_s:g} s to arrive; retry later",
+            requests=requests,
+            billed_requests=billed_requests,
+        )
     return b"".join(chunks)
 
 
@@ -309,13 +379,28 @@ async def read_body_prefix(url: str, response: httpx.Response, *, max_bytes: int
 
 
 def too_large_error(url: str, max_bytes: int, *, requests: int, billed_requests: int = 0) -> TooLarge:
-    megabytes = max_bytes / (1024 * 1024)
     return TooLarge(
         url,
-        f"{url} is larger than the {megabytes:g} MB page limit",
+        f"{url} is larger than the {_megabytes(max_bytes)} MB page limit",
         requests=requests,
         billed_requests=billed_requests,
     )
+
+
+def decoded_too_large_error(
+    url: str, max_bytes: int, received: int, *, requests: int, billed_requests: int = 0
+) -> TooLarge:
+    return TooLarge(
+        url,
+        f"{url} decompresses to more than the {_megabytes(max_bytes)} MB page limit from only "
+        f"{received} bytes received (a compression bomb, or a page too large to extract)",
+        requests=requests,
+        billed_requests=billed_requests,
+    )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):g}"
 
 
 def media_type_of(content_type: str) -> str:
