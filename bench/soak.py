@@ -46,8 +46,9 @@ UNLOCK_FAILURE_RATE = 0.05
 BRIGHTDATA_SERVER_ERROR_RATE = 0.05
 BRIGHTDATA_RATE_LIMIT = "40/1s"
 BRIGHTDATA_LATENCY = LognormalLatency(median=0.05, sigma=0.5, scale=1.0)
-# Every CANCEL_EVERY-th call is cancelled by the client after CANCEL_AFTER_S.
-CANCEL_EVERY = 10
+# Every CANCEL_EVERY-th call is cancelled by the client after CANCEL_AFTER_S. Seven and the
+# five kinds of call share no factor, so every kind gets cancelled in turn.
+CANCEL_EVERY = 7
 CANCEL_AFTER_S = 0.3
 PRODUCTS_PER_URL = 4
 

@@ -241,11 +241,7 @@ def _grids(groups: Iterable[list[ProductCard]], *, min_cards: int) -> list[list[
 
 def card_links(cards: list[ProductCard]) -> list[str]:
     """Return the cards' product links, each once, in page order."""
-    links: list[str] = []
-    for card in cards:
-        if card.href not in links:
-            links.append(card.href)
-    return links
+    return list(dict.fromkeys(card.href for card in cards))
 
 
 def find_product_links(page: Page, *, base: str, site: str, few_cards: bool = False) -> list[str]:

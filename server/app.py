@@ -71,7 +71,8 @@ class ServerState:
 def create_server(settings: Settings | None = None) -> MCPServer:
     """Build the MCP server with its one tool, `extract_products`."""
     settings = settings or load_settings()
-    state = ServerState(settings=settings, jobs=JobStore(ttl_s=settings.job_ttl_s))
+    jobs = JobStore(ttl_s=settings.job_ttl_s, max_jobs=settings.max_jobs)
+    state = ServerState(settings=settings, jobs=jobs)
     if settings.trace_dir is not None:
         state.tracer = TraceWriter(settings.trace_dir, secrets=state.secrets())
 

@@ -20,17 +20,27 @@ class StoredJob:
 
 
 class JobStore:
-    """Results of finished calls by job id, each kept for `ttl_s` seconds."""
+    """Results of finished calls by job id, each kept for `ttl_s` seconds, at most `max_jobs` at once.
 
-    def __init__(self, *, ttl_s: float) -> None:
+    A server that takes many calls within one TTL drops its oldest results first, so the
+    memory they hold stays bounded.
+    """
+
+    def __init__(self, *, ttl_s: float, max_jobs: int = 200) -> None:
+        if max_jobs < 1:
+            raise ValueError(f"max_jobs={max_jobs} is invalid; keep at least 1 job")
         self.ttl_s = ttl_s
-        self._jobs: dict[str, StoredJob] = {}
+        self.max_jobs = max_jobs
+        self._jobs: dict[str, StoredJob] = {}  # in the order they were stored, oldest first
         self._lock = threading.Lock()
 
     def put(self, job_id: str, result: dict[str, Any]) -> None:
         with self._lock:
             self._drop_expired()
+            self._jobs.pop(job_id, None)
             self._jobs[job_id] = StoredJob(result=result, stored_at=time.monotonic())
+            while len(self._jobs) > self.max_jobs:
+                del self._jobs[next(iter(self._jobs))]
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         with self._lock:

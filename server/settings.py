@@ -73,6 +73,9 @@ class Settings(BaseSettings):
         description="JSON bytes of products a result carries; the rest via a resource",
     )
     job_ttl_s: float = Field(default=3600.0, gt=0, description="seconds a finished job stays readable")
+    max_jobs: int = Field(
+        default=200, ge=1, le=100_000, description="finished jobs kept readable at once; the oldest go first"
+    )
     trace_dir: Path | None = Field(
         default=None, description="folder for execution traces, one JSON line per tool call; unset is off"
     )

@@ -85,6 +85,28 @@ async def test_unknown_job_not_found() -> None:
             await client.read_resource("products://jobs/0000000000000000")
 
 
+async def test_oldest_jobs_dropped_past_max(shop: RunningShop) -> None:
+    url = category_urls(shop)[0]
+    async with Client(create_server(sandbox_settings(max_jobs=2))) as client:
+        uris = []
+        for _ in range(3):
+            result = await client.call_tool("extract_products", {"urls": [url], "max_products_per_url": 1})
+            assert result.structured_content is not None
+            uris.append(result.structured_content["result_uri"])
+        listed = json.loads(_text((await client.read_resource("products://jobs")).contents[0]))
+        with pytest.raises(MCPError, match="unknown or expired"):
+            await client.read_resource(uris[0])
+        newest = await read_page(client, uris[2])
+
+    assert [job["uri"] for job in listed["jobs"]] == [uris[2], uris[1]]
+    assert len(newest["products"]) == 1
+
+
+def _text(contents: Any) -> str:
+    assert isinstance(contents, TextResourceContents)
+    return contents.text
+
+
 @pytest.mark.parametrize("query", ["?limit=0", "?limit=501", "?offset=-1"])
 async def test_bad_page_bounds_rejected(shop: RunningShop, query: str) -> None:
     async with Client(create_server(sandbox_settings())) as client:

@@ -296,7 +296,7 @@ class _UrlJob:
     async def _collect_product_links(self, first_page: ParsedPage) -> list[str]:
         """Return up to `max_products_per_url` product links, following pagination while short."""
         wanted = self.arguments.max_products_per_url
-        links = list(dict.fromkeys(first_page.product_links))
+        links = dict.fromkeys(first_page.product_links)  # a dict keeps page order and drops repeats
         visited = {self.url, first_page.url}
         next_url = first_page.next_page_url
         pages = 1
@@ -314,10 +314,10 @@ class _UrlJob:
                 logger.warning("job %s: listing page %s failed: %s", self.job_id, next_url, error)
                 break
             pages += 1
-            links.extend(link for link in parsed.product_links if link not in links)
+            links.update(dict.fromkeys(parsed.product_links))
             next_url = parsed.next_page_url
 
-        return links[:wanted]
+        return list(links)[:wanted]
 
     async def _extract_listed_product(
         self, link: str, position: int, limiter: anyio.CapacityLimiter, held: anyio.CapacityLimiter
