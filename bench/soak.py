@@ -51,6 +51,7 @@ BRIGHTDATA_LATENCY = LognormalLatency(median=0.05, sigma=0.5, scale=1.0)
 CANCEL_EVERY = 7
 CANCEL_AFTER_S = 0.3
 PRODUCTS_PER_URL = 4
+KEPT_JOBS = 10
 
 
 @dataclass
@@ -116,6 +117,9 @@ async def soak(arguments: argparse.Namespace, shop: RunningShop, brightdata: Run
             "PRODUCT_EXTRACTOR_ALLOW_HOSTS": "127.0.0.1",
             "PRODUCT_EXTRACTOR_CACHE_DIR": cache_dir,
             "PRODUCT_EXTRACTOR_LOG_LEVEL": "ERROR",
+            # The job store keeps the last MAX_JOBS results by design. A small store is full
+            # after the first sample, so growth after it points at a leak, not at kept results.
+            "PRODUCT_EXTRACTOR_MAX_JOBS": str(KEPT_JOBS),
         }
         parameters = StdioServerParameters(
             command=sys.executable, args=["-m", "product_extractor.server", "serve"], env=environment
