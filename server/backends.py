@@ -23,6 +23,7 @@ from product_extractor.web.fetcher import BudgetExceeded, Fetcher, FetchError
 from product_extractor.web.limits import GatedFetcher, PerHostLimitedFetcher, RequestGate
 from product_extractor.web.page_cache import CachedFetcher, PageCache
 from product_extractor.web.retry import RetryingFetcher
+from product_extractor.web.url_check import UrlCheckedFetcher
 
 logger = logging.getLogger(__name__)
 
@@ -105,9 +106,8 @@ class Backends:
         """
         name = backend or self.settings.default_backend()
         if name == "direct":
-            return CallBackend(
-                name=name, fetcher=self._cached(self._retrying(self.direct), name, no_cache), collector=None
-            )
+            direct = self._checked(self._cached(self._retrying(self.direct), name, no_cache))
+            return CallBackend(name=name, fetcher=direct, collector=None)
 
         if self.unlocker is None or self.scraper is None:
             raise ToolError(
@@ -122,14 +122,20 @@ class Backends:
         unlocker = self.unlocker.with_meter(meter)
         if name == "auto":
             auto = self._retrying(AutoFetcher(self.direct, unlocker))
-            return CallBackend(name=name, fetcher=self._cached(auto, name, no_cache), collector=None)
+            return CallBackend(
+                name=name, fetcher=self._checked(self._cached(auto, name, no_cache)), collector=None
+            )
         # NOTE: dataset records are not cached: a repeated call bills a product URL that a
         # dataset covers again. Only the Web Unlocker's pages are.
         return CallBackend(
             name=name,
-            fetcher=self._cached(self._retrying(unlocker), name, no_cache),
+            fetcher=self._checked(self._cached(self._retrying(unlocker), name, no_cache), check_port=False),
             collector=ScraperCollector(self.scraper.with_meter(meter)),
         )
+
+    def _checked(self, fetcher: Fetcher, *, check_port: bool = True) -> Fetcher:
+        """Put the URL-safety check in front of `fetcher`, its page cache included."""
+        return UrlCheckedFetcher(fetcher, self.settings.url_policy(), check_port=check_port)
 
     def _retrying(self, inner: Fetcher) -> Fetcher:
         return RetryingFetcher(inner, self.settings.retry_policy())

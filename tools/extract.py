@@ -25,6 +25,7 @@ from product_extractor.tools.results import (
     UrlStatus,
     product_record,
 )
+from product_extractor.web.fetch_once import FetchOnceFetcher
 from product_extractor.web.fetcher import BudgetExceeded, Fetcher, FetchError, Page
 
 logger = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ async def extract_products(
     job_id = job_id or uuid.uuid4().hex[:12]
     started = time.monotonic()
     urls, duplicates = arguments.unique_urls()
+    fetcher = FetchOnceFetcher(fetcher)
     parse_limiter = anyio.CapacityLimiter(options.parse_processes or PARSE_THREADS)
     job_deadline = started + options.job_timeout_s if options.job_timeout_s is not None else math.inf
     budget = ProductBudget(options.max_products)

@@ -364,11 +364,12 @@ class UrlPolicy:
 
     allow: AllowList = AllowList()
 
-    def url_rejection(self, url: str) -> str | None:
+    def url_rejection(self, url: str, *, check_port: bool = True) -> str | None:
         """Return why `url` must not be fetched, judged without any network access, or None.
 
         Checks the scheme (http or https), credentials, the port (80 or 443 unless the host
-        is allowed) and, when the host is an address literal, the address.
+        is allowed, and only with `check_port`) and, when the host is an address literal,
+        the address.
         """
         try:
             parsed = httpx.URL(url)
@@ -399,7 +400,7 @@ class UrlPolicy:
             allowed = self.allow.allows_name(host)
 
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        if port not in SAFE_PORTS and not allowed:
+        if check_port and port not in SAFE_PORTS and not allowed:
             shown = f"[{host}]" if ":" in host else host
             return (
                 f"port {port} is not 80 or 443; to fetch other ports of {shown}, "
