@@ -34,7 +34,12 @@ from product_extractor.server.settings import Settings, load_settings
 from product_extractor.server.streaming import BatchStreamer
 from product_extractor.server.summary import summarise
 from product_extractor.server.traces import CallTrace, TraceWriter
-from product_extractor.tools.arguments import CallLimits, ExtractProductsArguments, arguments_schema
+from product_extractor.tools.arguments import (
+    CallLimits,
+    ExtractProductsArguments,
+    arguments_schema,
+    redact_user_info,
+)
 from product_extractor.tools.extract import extract_products
 from product_extractor.tools.results import ExtractionResult
 
@@ -113,8 +118,8 @@ def _add_job_resource(server: MCPServer, state: ServerState) -> None:
         name="extract_products job",
         description=(
             "The whole result of an extract_products call, in pages of products: "
-            f"products://jobs/<job_id>?offset=0&limit={DEFAULT_PAGE_SIZE}. Kept for "
-            f"{state.settings.job_ttl_s:g} s after the call."
+            f"products://jobs/<job_id>?offset=0&limit={DEFAULT_PAGE_SIZE}. Kept in this server "
+            f"process's memory for {state.settings.job_ttl_s:g} s after the call."
         ),
         mime_type="application/json",
     )
@@ -122,8 +127,10 @@ def _add_job_resource(server: MCPServer, state: ServerState) -> None:
         result = state.jobs.get(job_id)
         if result is None:
             raise ResourceNotFoundError(
-                f"job {job_id!r} is unknown or expired (jobs are kept for {state.settings.job_ttl_s:g} s); "
-                "run extract_products again"
+                f"job {job_id!r} is unknown or expired. Jobs live in the memory of the server process "
+                f"that ran them, for {state.settings.job_ttl_s:g} s, and a new process starts with none "
+                "(each MCP Inspector --cli invocation starts one). Run extract_products again and read "
+                "its result_uri from the same server process."
             )
         if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
             raise ResourceError(
@@ -162,7 +169,7 @@ def _make_extract_function(state: ServerState) -> Callable[..., Any]:
         trace = CallTrace(
             tool="extract_products",
             job_id=job_id,
-            arguments=params.get("arguments"),
+            arguments=_redact_user_info_in(params.get("arguments")),
             secrets=state.secrets(),
         )
         try:
@@ -270,23 +277,40 @@ def _validate_arguments(
     try:
         return ExtractProductsArguments.model_validate(values, context={"limits": limits})
     except ValidationError as error:
-        raise ToolError(describe_validation_error(error)) from None
+        message = describe_validation_error(error)
+    # Raised outside the except block so that the ToolError carries no context, because traces
+    # record an error's context and the ValidationError repeats every input unredacted.
+    raise ToolError(message)
 
 
 def describe_validation_error(error: ValidationError) -> str:
-    """Return one line per invalid argument: its name (and item index), the reason, and the value given."""
+    """Return one line per invalid argument: its name (and item index), the reason, and the value given.
+
+    Values are shown with the user-info of URLs redacted, as `normalise_url` quotes them.
+    """
     lines = ["invalid arguments:"]
     for problem in error.errors():
         location = ".".join(str(part) for part in problem["loc"]) or "arguments"
         reason = str(problem["msg"]).removeprefix("Value error, ")
         given = problem.get("input")
-        shown = repr(given)
+        shown = repr(redact_user_info(given) if isinstance(given, str) else given)
         # A URL error already quotes the URL; other errors get the value appended.
         if isinstance(given, (bool, int, float, str)) and not (isinstance(given, str) and shown in reason):
             shown = shown if len(shown) <= 80 else shown[:77] + "..."
             reason += f" (got {shown})"
         lines.append(f"- {location}: {reason}")
     return "\n".join(lines)
+
+
+def _redact_user_info_in(arguments: Any) -> Any:
+    """Return the JSON `arguments` of a call with the user-info of each URL in their strings redacted."""
+    if isinstance(arguments, str):
+        return redact_user_info(arguments)
+    if isinstance(arguments, list):
+        return [_redact_user_info_in(item) for item in arguments]
+    if isinstance(arguments, dict):
+        return {key: _redact_user_info_in(value) for key, value in arguments.items()}
+    return arguments
 
 
 def _version() -> str:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -23,11 +27,19 @@ from product_extractor.web.retry import RetryPolicy
 from product_extractor.web.robots import RobotsOptions
 from product_extractor.web.url_safety import AllowList, UrlPolicy
 
+logger = logging.getLogger(__name__)
+
+ENV_PREFIX = "PRODUCT_EXTRACTOR_"
+# Variables with the prefix that are read elsewhere, not by Settings: the saved-pages folder of
+# `product-extractor demo` and of the tests.
+OTHER_VARIABLES = frozenset({"PRODUCT_EXTRACTOR_CORPUS"})
+BACKENDS_NEEDING_TOKEN = ("brightdata", "auto")
+
 
 class Settings(BaseSettings):
     """Every knob of the server; each field is read from PRODUCT_EXTRACTOR_<FIELD NAME>."""
 
-    model_config = SettingsConfigDict(env_prefix="PRODUCT_EXTRACTOR_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     listing_concurrency: int = Field(
         default=10, ge=1, le=100, description="product pages in flight per listing URL with many products"
@@ -274,18 +286,64 @@ class SettingsError(Exception):
 
 
 def load_settings() -> Settings:
-    """Read the settings from the environment, or raise `SettingsError` naming each invalid variable."""
+    """Read the settings from the environment, or raise `SettingsError` naming each invalid variable.
+
+    Logs a warning for each `PRODUCT_EXTRACTOR_*` variable that is not a setting, such as a
+    misspelled name, and ignores it. Raises when the default backend needs a Bright Data
+    token that is not set, because every call would fail.
+    """
+    warn_unknown_variables(os.environ)
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as error:
         lines = ["invalid settings in the environment:"]
         for problem in error.errors():
             name = "_".join(str(part) for part in problem["loc"]).upper()
             # Only the token is read from Bright Data's own variable name; fields such as
             # brightdata_zone are PRODUCT_EXTRACTOR_BRIGHTDATA_ZONE.
-            if name != "BRIGHTDATA_API_TOKEN" and not name.startswith("PRODUCT_EXTRACTOR_"):
-                name = "PRODUCT_EXTRACTOR_" + name
+            if name != "BRIGHTDATA_API_TOKEN" and not name.startswith(ENV_PREFIX):
+                name = ENV_PREFIX + name
             # The value of a secret is never echoed.
             shown = "(hidden)" if "TOKEN" in name else repr(problem.get("input"))
             lines.append(f"- {name}: {problem['msg']} (got {shown})")
         raise SettingsError("\n".join(lines)) from None
+
+    if settings.backend in BACKENDS_NEEDING_TOKEN and settings.brightdata_api_token is None:
+        raise SettingsError(
+            "invalid settings in the environment:\n"
+            f"- {ENV_PREFIX}BACKEND: {settings.backend!r} needs a Bright Data API token, but "
+            "BRIGHTDATA_API_TOKEN is not set or is empty, so every call would fail. Set "
+            f"BRIGHTDATA_API_TOKEN to your Bright Data API token, or set {ENV_PREFIX}BACKEND to 'direct' "
+            "(or unset it) to fetch directly."
+        )
+    return settings
+
+
+def setting_variables() -> frozenset[str]:
+    """Return the upper-case names of the environment variables that `Settings` reads."""
+    names = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    for field in Settings.model_fields.values():
+        if isinstance(field.validation_alias, AliasChoices):
+            names.update(str(choice).upper() for choice in field.validation_alias.choices)
+    return frozenset(names)
+
+
+def warn_unknown_variables(environment: Mapping[str, str]) -> None:
+    """Log one warning per `PRODUCT_EXTRACTOR_*` variable in `environment` that no setting reads.
+
+    Names are compared in upper case, as `Settings` reads them. Each warning names the
+    closest setting when one is similar. The values are never logged, because a
+    misspelled token variable would hold a secret.
+    """
+    known = setting_variables() | OTHER_VARIABLES
+    suffixes = {name.removeprefix(ENV_PREFIX): name for name in known if name.startswith(ENV_PREFIX)}
+    unknown = sorted(
+        name for name in environment if name.upper().startswith(ENV_PREFIX) and name.upper() not in known
+    )
+    for name in unknown:
+        # Compared without the shared prefix, which would make every name look close.
+        close = difflib.get_close_matches(name.upper().removeprefix(ENV_PREFIX), list(suffixes), n=1)
+        if close:
+            logger.warning("%s is not a setting and is ignored; did you mean %s?", name, suffixes[close[0]])
+        else:
+            logger.warning("%s is not a setting and is ignored; README.md lists the settings", name)

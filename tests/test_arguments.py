@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import ValidationError
 
@@ -11,6 +13,7 @@ from product_extractor.tools.arguments import (
     ExtractProductsArguments,
     ProductField,
     normalise_url,
+    redact_user_info,
     split_duplicates,
 )
 
@@ -52,6 +55,49 @@ def test_normalise_url_rejects_with_reason(given: str, reason: str) -> None:
         normalise_url(given)
 
 
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("http://user:hunter2@10.0.0.1/p", "'http://***@10.0.0.1/p' contains credentials"),
+        ("https://:hunter2@shop.example/", "'https://***@shop.example/' contains credentials"),
+        ("ftp://user:hunter2@shop.example/f", "'ftp://***@shop.example/f' has scheme 'ftp'"),
+        ("https://user:hunter2@shop.example/a b", "'https://***@shop.example/a b' contains white space"),
+        ("https://user:hun ter2@shop.example/", "'https://***@shop.example/' contains white space"),
+        ("user:hunter2@shop.example/p", "'***@shop.example/p' has scheme 'user'"),
+        ("//user:hunter2@shop.example/p", "'//***@shop.example/p' has no scheme"),
+    ],
+)
+def test_url_errors_redact_credentials(given: str, shown: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(shown)) as raised:
+        normalise_url(given)
+    # Every password here starts with "hun".
+    assert "hun" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("http://user:hunter2@10.0.0.1/p", "http://***@10.0.0.1/p"),
+        ("https://user:p@ss@shop.example", "https://***@shop.example"),
+        ("user:hunter2@shop.example/p", "***@shop.example/p"),
+        (
+            '["http://a:hunter2@x.example/", "https://b@y.example"]',
+            '["http://***@x.example/", "https://***@y.example"]',
+        ),
+        (
+            "'http://a:hunter2@x.example/p' contains credentials",
+            "'http://***@x.example/p' contains credentials",
+        ),
+        # An "@" after the host is part of the path or query, not user-info.
+        ("https://shop.example/p?email=a@b.example", "https://shop.example/p?email=a@b.example"),
+        ("https://shop.example/a//b@c", "https://shop.example/a//b@c"),
+        ("https://shop.example/@brand", "https://shop.example/@brand"),
+    ],
+)
+def test_redact_user_info_cases(text: str, expected: str) -> None:
+    assert redact_user_info(text) == expected
+
+
 def test_split_duplicates_keeps_first_order() -> None:
     unique, duplicates = split_duplicates(["https://a.example/", "https://b.example/", "https://a.example/"])
     assert unique == ["https://a.example/", "https://b.example/"]
@@ -90,6 +136,8 @@ def test_duplicates_reported_as_given() -> None:
         ({"urls": ["https://shop.example/"], "fields": []}, "fields"),
         ({"urls": ["https://shop.example/"], "max_products_per_url": True}, "max_products_per_url"),
         ({"urls": ["https://shop.example/"], "timeout_s": False}, "timeout_s"),
+        ({"urls": ["https://shop.example/"], "max_cost_usd": -0.01}, "max_cost_usd"),
+        ({"urls": ["https://shop.example/"], "max_cost_usd": True}, "max_cost_usd"),
         ({"urls": ["https://shop.example/"], "pages": 3}, "pages"),
     ],
 )

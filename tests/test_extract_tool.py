@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
@@ -69,6 +72,49 @@ async def test_tool_listed_with_schema() -> None:
     assert tool.annotations is not None
     assert tool.annotations.read_only_hint is True
     assert tool.annotations.open_world_hint is True
+
+
+# Constraint names that pydantic accepts in Field() but that are no JSON Schema keywords. A host
+# that validates arguments against the schema ignores them, so their bounds go unenforced.
+PYDANTIC_ONLY_KEYWORDS = {"ge", "gt", "le", "lt"}
+
+
+def pydantic_only_keywords(schema: Any, path: str = "") -> list[str]:
+    """Return the path of every pydantic-only keyword in `schema`, skipping property and definition names."""
+    found: list[str] = []
+    if isinstance(schema, list):
+        for index, item in enumerate(schema):
+            found.extend(pydantic_only_keywords(item, f"{path}/{index}"))
+    elif isinstance(schema, dict):
+        for key, value in schema.items():
+            if key in PYDANTIC_ONLY_KEYWORDS:
+                found.append(f"{path}/{key}")
+            if key in ("properties", "$defs") and isinstance(value, dict):
+                for name, subschema in value.items():
+                    found.extend(pydantic_only_keywords(subschema, f"{path}/{key}/{name}"))
+            else:
+                found.extend(pydantic_only_keywords(value, f"{path}/{key}"))
+    return found
+
+
+async def test_input_schema_uses_json_schema_keywords() -> None:
+    async with Client(create_server(sandbox_settings())) as client:
+        schema = (await client.list_tools()).tools[0].input_schema
+
+    assert pydantic_only_keywords(schema) == []
+    cost = json.dumps(schema["properties"]["max_cost_usd"])
+    assert '"minimum": 0' in cost, cost
+
+
+async def test_input_schema_bounds_cost_for_hosts() -> None:
+    # A host that validates arguments against the published schema, as jsonschema does here.
+    async with Client(create_server(sandbox_settings())) as client:
+        schema = (await client.list_tools()).tools[0].input_schema
+    validator = jsonschema.Draft202012Validator(schema)
+
+    assert validator.is_valid({"urls": ["https://shop.example/"], "max_cost_usd": 0})
+    assert validator.is_valid({"urls": ["https://shop.example/"], "max_cost_usd": None})
+    assert not validator.is_valid({"urls": ["https://shop.example/"], "max_cost_usd": -1})
 
 
 async def test_categories_and_product_page(shop: RunningShop) -> None:
@@ -161,6 +207,32 @@ async def test_bad_arguments_name_argument(arguments: dict[str, Any], named: str
         assert f"- {named}:" in text_of(result)
         still_up = await client.list_tools()
     assert still_up.tools
+
+
+def read_traces(folder: Path) -> str:
+    return "".join(path.read_text(encoding="utf-8") for path in folder.glob("traces-*.jsonl"))
+
+
+async def test_url_credentials_never_repeated(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    settings = sandbox_settings(trace_dir=tmp_path)
+    async with Client(create_server(settings)) as client:
+        result = await client.call_tool("extract_products", {"urls": ["http://user:hunter2@10.0.0.1/p"]})
+
+    assert result.is_error
+    reply = text_of(result)
+    assert "- urls.0: 'http://***@10.0.0.1/p' contains credentials" in reply
+    assert "hunter2" not in reply
+
+    # The SDK logs a failed tool call with its error message.
+    assert "http://***@10.0.0.1/p" in caplog.text
+    assert "hunter2" not in caplog.text
+
+    trace_text = read_traces(tmp_path)
+    record = json.loads(trace_text)
+    assert record["outcome"] == "error"
+    assert record["arguments"] == {"urls": ["http://***@10.0.0.1/p"]}
+    assert "hunter2" not in trace_text
 
 
 async def test_failing_url_keeps_others(shop: RunningShop) -> None:

@@ -318,7 +318,9 @@ async def test_used_up_quota_not_retried(brightdata: RunningBrightData) -> None:
         if entry["status"] == "failed":
             assert "has reached its usage limit" in entry["error"]
             assert "client_10100" in entry["error"]
-    assert len(unlocker_log(brightdata)) == len(PRODUCTS)
+    # A request still waiting when the first 403 arrives is not sent at all, so whether
+    # the third URL reaches the sandbox depends on timing.
+    assert 2 <= len(unlocker_log(brightdata)) <= len(PRODUCTS)
     assert_billing_exact(result, brightdata)
     assert brightdata.billed_requests() == 1
 

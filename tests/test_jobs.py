@@ -81,8 +81,13 @@ async def test_resource_pages_cover_result(shop: RunningShop) -> None:
 
 async def test_unknown_job_not_found() -> None:
     async with Client(create_server(sandbox_settings())) as client:
-        with pytest.raises(MCPError, match="unknown or expired"):
+        with pytest.raises(MCPError, match="unknown or expired") as raised:
             await client.read_resource("products://jobs/0000000000000000")
+    message = str(raised.value)
+    # The MCP Inspector CLI starts a new server process per invocation, so the message explains
+    # where jobs live.
+    assert "memory of the server process that ran them" in message
+    assert "MCP Inspector --cli" in message
 
 
 async def test_oldest_jobs_dropped_past_max(shop: RunningShop) -> None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import subprocess
+import sys
+
 import pytest
 
 from product_extractor.server.settings import Settings, SettingsError, load_settings
@@ -95,3 +100,120 @@ def test_invalid_limit_names_variable(
     assert f"- {variable}:" in message
     assert reason in message
     assert repr(value) in message
+
+
+TOKEN_VARIABLES = ("BRIGHTDATA_API_TOKEN", "PRODUCT_EXTRACTOR_BRIGHTDATA_API_TOKEN")
+
+
+@pytest.mark.parametrize("backend", ["brightdata", "auto"])
+@pytest.mark.parametrize("token", [None, ""])
+def test_paid_backend_needs_token(monkeypatch: pytest.MonkeyPatch, backend: str, token: str | None) -> None:
+    for name in TOKEN_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    if token is not None:
+        monkeypatch.setenv("BRIGHTDATA_API_TOKEN", token)
+    monkeypatch.setenv("PRODUCT_EXTRACTOR_BACKEND", backend)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert f"- PRODUCT_EXTRACTOR_BACKEND: {backend!r} needs a Bright Data API token" in message
+    assert "Set BRIGHTDATA_API_TOKEN" in message
+    assert "'direct'" in message
+
+
+@pytest.mark.parametrize("backend", ["brightdata", "auto"])
+def test_paid_backend_with_token_loads(monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
+    monkeypatch.setenv("BRIGHTDATA_API_TOKEN", "settings-test-token")
+    monkeypatch.setenv("PRODUCT_EXTRACTOR_BACKEND", backend)
+    assert load_settings().default_backend() == backend
+
+
+def test_direct_backend_needs_no_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in TOKEN_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PRODUCT_EXTRACTOR_BACKEND", "direct")
+    assert load_settings().default_backend() == "direct"
+
+
+def settings_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "product_extractor.server.settings" and record.levelno == logging.WARNING
+    ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "meant"),
+    [
+        ("PRODUCT_EXTRACTOR_ALLOW_HOST", "PRODUCT_EXTRACTOR_ALLOW_HOSTS"),
+        ("PRODUCT_EXTRACTOR_MAX_URLS", "PRODUCT_EXTRACTOR_MAX_URLS_PER_CALL"),
+        ("product_extractor_log_levl", "PRODUCT_EXTRACTOR_LOG_LEVEL"),
+    ],
+)
+def test_misspelled_variable_warns_with_guess(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, variable: str, meant: str
+) -> None:
+    monkeypatch.setenv(variable, "value-not-logged")
+    load_settings()
+    warnings = settings_warnings(caplog)
+    assert warnings == [f"{variable} is not a setting and is ignored; did you mean {meant}?"]
+    assert "value-not-logged" not in caplog.text
+
+
+def test_unknown_variable_warns_without_guess(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("PRODUCT_EXTRACTOR_FROBNICATE", "1")
+    monkeypatch.setenv("PRODUCT_EXTRACTOR_QUUX", "1")
+    load_settings()
+    assert settings_warnings(caplog) == [
+        "PRODUCT_EXTRACTOR_FROBNICATE is not a setting and is ignored; README.md lists the settings",
+        "PRODUCT_EXTRACTOR_QUUX is not a setting and is ignored; README.md lists the settings",
+    ]
+
+
+def test_known_variables_give_no_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("PRODUCT_EXTRACTOR_ALLOW_HOSTS", "127.0.0.1")
+    monkeypatch.setenv("product_extractor_batch_size", "20")  # read case-insensitively
+    monkeypatch.setenv("PRODUCT_EXTRACTOR_BRIGHTDATA_API_TOKEN", "")
+    monkeypatch.setenv("PRODUCT_EXTRACTOR_CORPUS", "/nowhere")  # read by the demo and the tests
+    settings = load_settings()
+    assert settings_warnings(caplog) == []
+    assert settings.batch_size == 20
+
+
+def run_serve(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `product-extractor serve` over stdio with no input, so it exits once it has started."""
+    return subprocess.run(
+        [sys.executable, "-m", "product_extractor.server", "serve"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=environment,
+    )
+
+
+def environment_without_token() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if name not in TOKEN_VARIABLES}
+
+
+def test_serve_warns_on_stderr_and_starts() -> None:
+    completed = run_serve({**environment_without_token(), "PRODUCT_EXTRACTOR_ALLOW_HOST": "127.0.0.1"})
+    assert completed.returncode == 0, completed.stderr
+    assert "PRODUCT_EXTRACTOR_ALLOW_HOST is not a setting" in completed.stderr
+    assert "did you mean PRODUCT_EXTRACTOR_ALLOW_HOSTS?" in completed.stderr
+    assert completed.stdout == ""
+
+
+def test_serve_without_token_exits() -> None:
+    completed = run_serve({**environment_without_token(), "PRODUCT_EXTRACTOR_BACKEND": "brightdata"})
+    assert completed.returncode == 2
+    assert "PRODUCT_EXTRACTOR_BACKEND" in completed.stderr
+    assert "BRIGHTDATA_API_TOKEN" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert completed.stdout == ""

@@ -5,6 +5,7 @@ Field descriptions are the schema an agent reads, so they explain what to pass a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -31,8 +32,8 @@ MAX_PRODUCTS_PER_CALL = 1500
 MAX_TIMEOUT_S = 600.0
 DEFAULT_TIMEOUT_S = 120.0
 
-# Fields an agent may pick; provenance fields (source_url, listing_url, position, from_cache,
-# cache_age_s) always come back.
+# Provenance fields that `fields` never removes. A record still lacks listing_url and position
+# for a product page given directly, and cache_age_s when from_cache is false.
 ALWAYS_RETURNED = ("source_url", "listing_url", "position", "from_cache", "cache_age_s")
 ProductField = Literal[
     "name",
@@ -59,40 +60,62 @@ ProductField = Literal[
 ]
 # NOTE: keep ProductField in sync with products.model.Product; a test checks that they match.
 
+# The user-info of a URL ("user:password@" before the host). The first branch reads a whole value
+# as one URL, with or without a scheme, up to the end of its authority. The second finds URLs
+# with a scheme inside longer text, such as JSON, so it also stops at white space and quotes.
+# Its look-behind starts a scheme only at the start of a word, which keeps the search linear.
+_USER_INFO = re.compile(
+    r"^(?P<start>(?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?#]*@"
+    r"|(?<![A-Za-z0-9+.-])(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s\"'<>\\]*@"
+)
+REDACTED_USER_INFO = "***@"
+
+
+def redact_user_info(text: str) -> str:
+    """Replace the user-info of each URL in `text` with `***@`, as in `http://***@host/p`.
+
+    Error messages, logs and traces show URLs through this, so that a password a caller
+    put in a URL is not repeated. A value that starts with `user:password@host` and no
+    scheme counts as a URL too.
+    """
+    return _USER_INFO.sub(lambda match: (match["start"] or match["scheme"] or "") + REDACTED_USER_INFO, text)
+
 
 def normalise_url(value: str) -> str:
     """Return `value` as a canonical http(s) URL, or raise ValueError saying what is wrong with it.
 
     The scheme and host are lower-cased, default ports and the fragment dropped,
     and an empty path becomes "/", so two spellings of one page fetch once.
+    Error messages quote the URL with its user-info redacted.
     """
     url = value.strip()
     if not url:
         raise ValueError("is empty; pass a full URL such as https://shop.example/product/1")
     if len(url) > MAX_URL_LENGTH:
         raise ValueError(f"is {len(url)} characters long; URLs longer than {MAX_URL_LENGTH} are not accepted")
+    quoted_url = repr(redact_user_info(url))
     if any(character.isspace() for character in url):
         raise ValueError(
-            f"{url!r} contains white space; percent-encode it or pass the URL as the shop shows it"
+            f"{quoted_url} contains white space; percent-encode it or pass the URL as the shop shows it"
         )
 
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         shown = f"scheme {scheme!r}" if scheme else "no scheme"
-        raise ValueError(f"{url!r} has {shown}; only http:// and https:// URLs can be fetched")
+        raise ValueError(f"{quoted_url} has {shown}; only http:// and https:// URLs can be fetched")
     if parts.username is not None or parts.password is not None:
-        raise ValueError(f"{url!r} contains credentials; remove the user:password@ part")
+        raise ValueError(f"{quoted_url} contains credentials; remove the user:password@ part")
 
     try:
         hostname = parts.hostname
         port = parts.port
     except ValueError as error:
-        raise ValueError(f"{url!r} has an invalid host or port: {error}") from None
+        raise ValueError(f"{quoted_url} has an invalid host or port: {error}") from None
     if not hostname:
-        raise ValueError(f"{url!r} has no host name")
+        raise ValueError(f"{quoted_url} has no host name")
 
-    host = _encode_host(hostname, url)
+    host = _encode_host(hostname, quoted_url)
     if ":" in host:
         host = f"[{host}]"
     if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
@@ -101,7 +124,7 @@ def normalise_url(value: str) -> str:
     return urlunsplit((scheme, host, parts.path or "/", parts.query, ""))
 
 
-def _encode_host(hostname: str, url: str) -> str:
+def _encode_host(hostname: str, quoted_url: str) -> str:
     """Return the host in lower-case ASCII, internationalised names in their IDNA form."""
     host = hostname.lower().rstrip(".")
     if host.isascii():
@@ -109,7 +132,7 @@ def _encode_host(hostname: str, url: str) -> str:
     try:
         return host.encode("idna").decode("ascii")
     except UnicodeError as error:
-        raise ValueError(f"{url!r} has a host name that is not valid IDNA: {error}") from None
+        raise ValueError(f"{quoted_url} has a host name that is not valid IDNA: {error}") from None
 
 
 ShopUrl = Annotated[str, AfterValidator(normalise_url)]
@@ -190,8 +213,9 @@ class ExtractProductsArguments(BaseModel):
         min_length=1,
         description=(
             "Product fields to return, to keep the result small, e.g. ['name', 'price', 'currency']. "
-            "Omit for all fields. source_url, listing_url, position, from_cache and cache_age_s are "
-            "always returned."
+            "Omit for all fields. The provenance fields are kept whatever this lists: source_url and "
+            "from_cache in every record, listing_url and position for products found on a listing, and "
+            "cache_age_s when from_cache is true."
         ),
     )
 
@@ -204,9 +228,10 @@ class ExtractProductsArguments(BaseModel):
             "'brightdata' when a Bright Data token is configured, else 'direct'."
         ),
     )
-    max_cost_usd: Annotated[float, BeforeValidator(_reject_bool)] | None = Field(
+    # The bound sits on the number inside the union: a bound on the whole field comes out in the
+    # JSON schema as pydantic's "ge", which is no JSON Schema keyword, in place of "minimum".
+    max_cost_usd: Annotated[float, Field(ge=0), BeforeValidator(_reject_bool)] | None = Field(
         default=None,
-        ge=0,
         description=(
             "Spending cap in USD for this call's billed Bright Data requests; no billed request starts "
             "once it would pass the cap, and the URLs cut short are reported. Omit for no cap."
