@@ -1,10 +1,9 @@
 """robots.txt for direct fetching: RFC 9309 parsing and matching, fetched once per origin and cached.
 
-The matcher is written here rather than taken from `urllib.robotparser`,
-because that module applies the first matching rule instead of the longest
-one, does not read the `*` and `$` wildcards, and does not normalise
-percent-encoding as RFC 9309 requires, so it would allow pages that a site
-disallows.
+The matcher is written here rather than taken from `urllib.robotparser`.
+That module applies the first matching rule instead of the longest one, does
+not read the `*` and `$` wildcards, and does not normalise percent-encoding as
+RFC 9309 requires, so it would allow pages that a site disallows.
 
 How a robots.txt response counts (RFC 9309 section 2.3.1):
 
