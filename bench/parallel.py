@@ -289,7 +289,7 @@ def parse_arguments() -> argparse.Namespace:
         "--scale", type=float, default=0.1, help="factor on the sandbox latency (median 1.5 s, sigma 0.5)"
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs of scenario A per way, median reported")
-    parser.add_argument("--repeat-b", type=int, default=1, help="runs of scenario B per way, median reported")
+    parser.add_argument("--repeat-b", type=int, default=2, help="runs of scenario B per way, median reported")
     parser.add_argument("--seed", type=int, default=7, help="seed of the sandbox's latency draws")
     parser.add_argument(
         "--parse-processes",
