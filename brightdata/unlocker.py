@@ -45,6 +45,9 @@ class UnlockerConfig:
     request_timeout_s: float = 90.0
     max_bytes: int = 10 * 1024 * 1024  # decoded body size, enforced while reading
     max_connections: int = 100
+    # Seconds the body may take from the response headers to its last byte; None: no bound
+    # beyond the per-read timeout.
+    body_timeout_s: float | None = 60.0
 
     def __post_init__(self) -> None:
         if not self.zone.strip():
@@ -191,7 +194,12 @@ class WebUnlockerFetcher(MeteredApiClient):
             )
 
         body = await read_capped_body(
-            url, response, max_bytes=self.config.max_bytes, requests=1, billed_requests=1
+            url,
+            response,
+            max_bytes=self.config.max_bytes,
+            requests=1,
+            billed_requests=1,
+            timeout_s=self.config.body_timeout_s,
         )
         if not media_type and not looks_like_html(body):
             raise NotHTML(url, f"{url} has no Content-Type and does not look like HTML", billed_requests=1)

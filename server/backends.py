@@ -69,6 +69,7 @@ class Backends:
                     country=settings.brightdata_country,
                     request_timeout_s=settings.brightdata_request_timeout_s,
                     max_bytes=settings.max_page_bytes,
+                    body_timeout_s=settings.body_timeout_s,
                 ),
                 gate=gate,
             )

@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator, Iterator
 import anyio
 import anyio.lowlevel
 import pytest
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from product_extractor.brightdata.unlocker import UnlockerConfig, WebUnlockerFetcher
 from product_extractor.sandbox.body_faults import compression_bomb_chunks
 from product_extractor.web.decoding import MAX_PIECE_BYTES, BodyDecoder, ContentDecodingError
 from product_extractor.web.direct import DirectFetcher, FetchLimits
@@ -146,6 +148,8 @@ APP = Starlette(
         Route("/brotli", brotli),
         Route("/corrupt-gzip", corrupt_gzip),
         Route("/trickle", trickle),
+        # The Web Unlocker's endpoint, answering every page request with a trickling body.
+        Route("/request", trickle, methods=["POST"]),
         Route("/truncated", _Truncated()),
     ]
 )
@@ -215,6 +219,18 @@ async def test_trickling_body_cut_by_body_timeout(base_url: str) -> None:
     with pytest.raises(FetchTimeout, match="sent its body too slowly") as raised:
         await fetch(f"{base_url}/trickle", body_timeout_s=0.5)
     assert "at most 0.5 s" in str(raised.value)
+
+
+async def test_unlocker_body_cut_by_body_timeout(base_url: str) -> None:
+    config = UnlockerConfig(token=SecretStr("body-timeout-token"), base_url=base_url, body_timeout_s=0.5)
+    unlocker = WebUnlockerFetcher(config)
+    try:
+        with pytest.raises(FetchTimeout, match="sent its body too slowly") as raised:
+            await unlocker.fetch("https://www.sample-books.example/book/the-quiet-orchard")
+    finally:
+        await unlocker.aclose()
+    assert "at most 0.5 s" in str(raised.value)
+    assert raised.value.billed_requests == 1
 
 
 async def test_truncated_body_reported_incomplete(base_url: str) -> None:
