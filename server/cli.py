@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import typer
+from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import Progress, TaskID
@@ -83,6 +84,15 @@ def extract(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="fetch every page again instead of reading the page cache")
     ] = False,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="direct, brightdata or auto (default: brightdata with BRIGHTDATA_API_TOKEN set, else direct)"
+        ),
+    ] = None,
+    max_cost_usd: Annotated[
+        float | None, typer.Option(help="stop starting billed Bright Data requests past this many US dollars")
+    ] = None,
 ) -> None:
     """Extract products without MCP and print the JSON result on stdout, progress on stderr.
 
@@ -97,6 +107,8 @@ def extract(
             "timeout_s": timeout_s,
             "fields": fields,
             "no_cache": no_cache or None,
+            "backend": backend,
+            "max_cost_usd": max_cost_usd,
         }
         arguments = ExtractProductsArguments.model_validate(
             {"urls": urls, **{name: value for name, value in given.items() if value is not None}},
@@ -106,7 +118,11 @@ def extract(
         typer.echo(describe_validation_error(error), err=True)
         raise typer.Exit(2) from None
 
-    result = anyio.run(_extract_with_progress, settings, arguments)
+    try:
+        result = anyio.run(_extract_with_progress, settings, arguments)
+    except BackendUnavailable as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
     json.dump(result.model_dump(mode="json"), sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
     if result.stats.urls_failed == result.stats.urls:
@@ -127,6 +143,10 @@ def demo(
     raise typer.Exit(anyio.run(run_demo, pages))
 
 
+class BackendUnavailable(Exception):
+    """The requested backend cannot run with these settings, such as Bright Data without a token."""
+
+
 def _settings_or_exit() -> Settings:
     try:
         return load_settings()
@@ -136,9 +156,15 @@ def _settings_or_exit() -> Settings:
 
 
 async def _extract_with_progress(settings: Settings, arguments: ExtractProductsArguments) -> ExtractionResult:
-    # The server's direct backend with the same page cache, retries and request limits.
+    # The server's backends, with the same page cache, retries, request limits and cost meter.
     backends = Backends.open(settings)
-    fetcher = backends.for_call("direct", max_cost_usd=None, no_cache=arguments.no_cache).fetcher
+    try:
+        backend = backends.for_call(
+            arguments.backend, max_cost_usd=arguments.max_cost_usd, no_cache=arguments.no_cache
+        )
+    except ToolError as error:
+        await backends.aclose()
+        raise BackendUnavailable(str(error)) from None
     console = Console(stderr=True)
     with Progress(console=console, transient=True) as progress:
         bars: dict[str, TaskID] = {}
@@ -150,7 +176,13 @@ async def _extract_with_progress(settings: Settings, arguments: ExtractProductsA
 
         try:
             return await extract_products(
-                arguments, fetcher, options=settings.fan_out_options(), on_products=report
+                arguments,
+                backend.fetcher,
+                collector=backend.collector,
+                pricing=backends.pricing(),
+                backend=backend.name,
+                options=settings.fan_out_options(),
+                on_products=report,
             )
         finally:
             await backends.aclose()

@@ -13,10 +13,12 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.types import TextContent
 
-from product_extractor.sandbox import SAMPLE_SHOP_DIR, RunningShop, running_shop
+from product_extractor.sandbox import SAMPLE_SHOP_DIR, RunningShop, running_brightdata, running_shop
 from tests.conftest import server_environment
 
 pytestmark = pytest.mark.anyio
+
+CLI_TOKEN = "cli-extract-token-7a0d"  # made up for the sandbox Bright Data
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +84,47 @@ def test_extract_command_rejects_bad_url() -> None:
     )
     assert completed.returncode == 2
     assert "urls.0" in completed.stderr
+    assert completed.stdout == ""
+
+
+def run_extract(*arguments: str, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "product_extractor.server", "extract", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=environment,
+    )
+
+
+def test_extract_command_bills_brightdata() -> None:
+    url = "https://www.sample-books.example/book/the-quiet-orchard"
+    with running_brightdata(SAMPLE_SHOP_DIR, token=CLI_TOKEN) as brightdata:
+        environment = {
+            **server_environment(),
+            "BRIGHTDATA_API_TOKEN": CLI_TOKEN,
+            "PRODUCT_EXTRACTOR_BRIGHTDATA_API_URL": brightdata.base_url,
+        }
+        completed = run_extract(
+            url, "--backend", "brightdata", "--max-cost-usd", "0.01", environment=environment
+        )
+        billed = brightdata.billed_requests()
+
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    assert result["stats"]["backend"] == "brightdata"
+    assert result["url_results"][0]["status"] == "ok"
+    assert result["stats"]["billed_requests"] == billed == 1
+    assert CLI_TOKEN not in completed.stdout + completed.stderr
+
+
+def test_extract_command_brightdata_needs_token(shop: RunningShop) -> None:
+    environment = {key: value for key, value in server_environment().items() if key != "BRIGHTDATA_API_TOKEN"}
+    completed = run_extract(category_urls(shop)[0], "--backend", "brightdata", environment=environment)
+
+    assert completed.returncode == 2
+    assert "needs a Bright Data API token" in completed.stderr
     assert completed.stdout == ""
 
 
