@@ -148,7 +148,7 @@ APP = Starlette(
         Route("/brotli", brotli),
         Route("/corrupt-gzip", corrupt_gzip),
         Route("/trickle", trickle),
-        # The Web Unlocker's endpoint, answering every page request with a trickling body.
+        # The Web Unlocker's endpoint, which responds to every page request with a trickling body.
         Route("/request", trickle, methods=["POST"]),
         Route("/truncated", _Truncated()),
     ]

@@ -14,7 +14,7 @@ from product_extractor.web.fetcher import FetchError
 
 __all__ = ["ACCEPT_ENCODING", "BodyDecoder", "ContentDecodingError", "DecodeFailed", "body_decoder"]
 
-# The codings the direct fetcher asks for, and the only ones `BodyDecoder` undoes.
+# The codings the direct fetcher requests, and the only ones `BodyDecoder` undoes.
 # NOTE: a client that sends httpx2's default Accept-Encoding also offers br and zstd
 # once the brotli or backports.zstd package is installed; such responses fail here.
 ACCEPT_ENCODING = "gzip, deflate"

@@ -8,7 +8,7 @@
   and port.
 
 The limits hold each request only while it is sent and read. A retry's
-backoff waits outside them, so a URL that waits to retry holds no slot.
+backoff waits outside them, so a URL that waits to retry takes no slot.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class RequestGate:
     async def admit(self) -> AsyncIterator[None]:
         """Wait for the rate limit, then for an in-flight slot, and hold the slot until the block ends.
 
-        The rate comes first so that a request waiting for its turn holds no slot,
+        The rate comes first so that a request waiting for its turn takes no slot,
         which other requests, direct ones included, can use meanwhile.
         """
         if self.rate is not None:
