@@ -18,7 +18,6 @@ from product_extractor.brightdata.errors import (
     UsageLimitReached,
     ZoneNotFound,
 )
-from product_extractor.web.charset import decode_html
 from product_extractor.web.direct import HTML_TYPES, looks_like_html, media_type_of, read_capped_body
 from product_extractor.web.fetcher import HTTPStatusError, NotHTML, Page
 from product_extractor.web.limits import RequestGate
@@ -204,13 +203,13 @@ class WebUnlockerFetcher(MeteredApiClient):
         if not media_type and not looks_like_html(body):
             raise NotHTML(url, f"{url} has no Content-Type and does not look like HTML", billed_requests=1)
 
-        text, _charset = decode_html(body, content_type)
         return Page(
             url=url,  # a raw response carries no final URL, so the page keeps the requested one
             requested_url=url,
             status=target_status,
             headers=headers,
-            text=text,
+            body=body,
+            content_type=content_type,
             elapsed=time.monotonic() - started,
             requests=1,
             billed_requests=1,

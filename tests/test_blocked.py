@@ -14,7 +14,8 @@ def page(text: str, status: int = 200) -> Page:
         requested_url="https://shop.example/p/1",
         status=status,
         headers={},
-        text=text,
+        body=text.encode(),
+        content_type="",
         elapsed=0.1,
     )
 

@@ -435,7 +435,12 @@ async def test_locked_cache_skips_store(page_cache_dir: Path) -> None:
 
 
 async def test_unencodable_page_not_stored(page_cache_dir: Path) -> None:
-    page = dataclasses.replace(sample_page("https://shop.example/p/1"), text="<p>lone \ud800 surrogate</p>")
+    # UTF-7 decodes "+2AA-" to a lone surrogate (U+D800) without an error.
+    page = dataclasses.replace(
+        sample_page("https://shop.example/p/1"),
+        body=b"<p>lone +2AA- surrogate</p>",
+        content_type="text/html; charset=utf-7",
+    )
     cache = PageCache(PageCacheConfig(page_cache_dir))
     await cache.put("direct", page.url, page)
     assert await cache.get("direct", page.url) is None
@@ -498,7 +503,8 @@ def sample_page(url: str, *, requested: str | None = None) -> Page:
         requested_url=requested or url,
         status=200,
         headers={"content-type": "text/html; charset=utf-8", "set-cookie": "session=1", "server": "x"},
-        text=text,
+        body=text.encode(),
+        content_type="text/html; charset=utf-8",
         elapsed=0.1,
         billed_requests=1,
         redirects=["https://shop.example/old/p/1"],

@@ -107,7 +107,9 @@ def test_corpus_pages_accepted(corpus_dir: Path) -> None:
 
 
 async def parse_text(html: str, *, processes: bool = False, timeout_s: float = 30.0) -> None:
-    page = Page(url=URL, requested_url=URL, status=200, headers={}, text=html, elapsed=0.0)
+    page = Page(
+        url=URL, requested_url=URL, status=200, headers={}, body=html.encode(), content_type="", elapsed=0.0
+    )
     await parse_off_loop(page, processes=processes, limiter=anyio.CapacityLimiter(1), timeout_s=timeout_s)
 
 

@@ -7,6 +7,7 @@ import anyio.to_process
 
 from product_extractor.products.nesting import PageTooComplex, check_element_depth
 from product_extractor.products.parse import ParsedPage, parse_page
+from product_extractor.web.charset import decode_html
 from product_extractor.web.fetcher import FetchError, Page
 
 __all__ = ["PageRejected", "parse_bounded", "parse_off_loop"]
@@ -20,8 +21,12 @@ class PageRejected(FetchError):
         super().__init__(url, message, requests=0)
 
 
-def parse_bounded(html: str, url: str) -> ParsedPage:
-    """Parse `html` fetched from `url`, raising PageTooComplex first when its elements nest too deeply."""
+def parse_bounded(body: bytes, content_type: str, url: str) -> ParsedPage:
+    """Decode and parse a page body fetched from `url`, raising PageTooComplex first when it nests too deeply.
+
+    The decoding happens here, in the worker, so the event loop never spends CPU on it.
+    """
+    html, _charset = decode_html(body, content_type)
     # NOTE: this check belongs at the start of parse_page, where every caller would get it.
     check_element_depth(html)
     return parse_page(html, url)
@@ -44,12 +49,22 @@ async def parse_off_loop(
             try:
                 if processes:
                     return await anyio.to_process.run_sync(
-                        parse_bounded, page.text, page.url, cancellable=True, limiter=worker_slot
+                        parse_bounded,
+                        page.body,
+                        page.content_type,
+                        page.url,
+                        cancellable=True,
+                        limiter=worker_slot,
                     )
                 # NOTE: an abandoned thread keeps a core busy until its parse ends, and is not
                 # counted by `limiter` while it does.
                 return await anyio.to_thread.run_sync(
-                    parse_bounded, page.text, page.url, abandon_on_cancel=True, limiter=worker_slot
+                    parse_bounded,
+                    page.body,
+                    page.content_type,
+                    page.url,
+                    abandon_on_cancel=True,
+                    limiter=worker_slot,
                 )
             except PageTooComplex as error:
                 raise PageRejected(page.url, f"{page.url} was not parsed: {error}") from error

@@ -29,12 +29,16 @@ def blocked_reason(page: Page) -> str | None:
     """Return why `page` looks like a bot wall or an empty response, or None for a real page."""
     if page.status in BLOCKED_STATUSES:
         return f"HTTP {page.status}"
-    if len(page.text) > MAX_BOT_WALL_CHARS:
+    # No charset takes more than 4 bytes per character, so a longer body needs no decoding to rule out.
+    if len(page.body) > 4 * MAX_BOT_WALL_CHARS:
+        return None
+    text = page.text
+    if len(text) > MAX_BOT_WALL_CHARS:
         return None
 
-    if _BOT_WALL.search(page.text):
+    if _BOT_WALL.search(text):
         return "a captcha or bot-wall page"
-    visible = " ".join(_TAGS.sub(" ", page.text).split())
+    visible = " ".join(_TAGS.sub(" ", text).split())
     if len(visible) < MIN_BODY_TEXT_CHARS:
         return "an empty body"
     return None

@@ -11,7 +11,6 @@ import anyio
 import httpcore2
 import httpx2 as httpx
 
-from product_extractor.web.charset import decode_html
 from product_extractor.web.checked_network import (
     CheckedNetworkBackend,
     CheckedTransport,
@@ -143,13 +142,13 @@ class DirectFetcher:
             status, headers, body = response_or_location
             break
 
-        text, _charset = decode_html(body, headers.get("content-type", ""))
         return Page(
             url=current,
             requested_url=url,
             status=status,
             headers=headers,
-            text=text,
+            body=body,
+            content_type=headers.get("content-type", ""),
             elapsed=time.monotonic() - started,
             requests=len(redirects) + 1,
             redirects=redirects,

@@ -6,16 +6,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from product_extractor.web.charset import decode_html
+
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """A fetched HTML page, decoded to text."""
+    """A fetched HTML page: its body as received, and what `text` needs to decode it.
+
+    The body stays bytes until it is parsed, because the parse runs in a worker
+    process, and bytes cross the process boundary for far less CPU than a large
+    decoded string does.
+    """
 
     url: str  # final URL, after redirects
     requested_url: str
     status: int
     headers: Mapping[str, str]
-    text: str
+    body: bytes  # after any Content-Encoding is undone
+    content_type: str  # the Content-Type that `text` takes the charset from; "" when none was sent
     elapsed: float  # seconds from the first byte sent to the last byte read
     requests: int = 1  # HTTP requests made, redirects included
     billed_requests: int = 0  # requests a paid backend charges for; 0 for direct fetching
@@ -26,6 +34,11 @@ class Page:
     # the cached page's age in seconds. Such a page made no request, so `requests` is 0.
     cache_age_s: float | None = None
     retries: int = 0  # failed attempts before this page came back; their requests are in `requests`
+
+    @property
+    def text(self) -> str:
+        """The body decoded as `web.charset.decode_html` does; each read decodes it again."""
+        return decode_html(self.body, self.content_type)[0]
 
 
 class Fetcher(Protocol):

@@ -45,6 +45,9 @@ FORMAT_VERSION = 1
 
 # Response headers stored with a page: the ones that describe its content, not the transfer.
 STORED_HEADERS = ("content-type", "content-language", "last-modified", "etag")
+# An entry keeps the page decoded, so a cached page's body is that text in UTF-8, whatever
+# charset its stored Content-Type header names.
+CACHED_CONTENT_TYPE = "text/html; charset=utf-8"
 
 # Seconds an operation waits for another process's write before it gives up: a lookup then
 # counts as a miss and a store is skipped. diskcache's own default is 60 s.
@@ -196,7 +199,8 @@ class PageCache:
             requested_url=url,
             status=entry.status,
             headers=entry.headers,
-            text=entry.text,
+            body=entry.text.encode("utf-8"),
+            content_type=CACHED_CONTENT_TYPE,
             elapsed=time.monotonic() - started,
             requests=0,
             billed_requests=0,
@@ -223,7 +227,7 @@ class PageCache:
         try:
             value = zlib.compress(entry.model_dump_json().encode("utf-8"), ZLIB_LEVEL)
         except ValueError as error:
-            # A text with a lone surrogate cannot be UTF-8; pages decoded by `web.charset` have none.
+            # A text with a lone surrogate cannot be UTF-8, and a body that declares UTF-7 can decode to one.
             self._warn_once("unencodable-page", "page cache: not storing %s: %s", url, error)
             return
         key = entry_key(backend, url)
