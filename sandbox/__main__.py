@@ -2,4 +2,5 @@
 
 from product_extractor.sandbox.cli import app
 
-app(prog_name="python -m product_extractor.sandbox")
+if __name__ == "__main__":
+    app(prog_name="python -m product_extractor.sandbox")
