@@ -57,8 +57,11 @@ def page_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 #   default of 4 requests per host would bound the fan-out that the tests measure.
 # - A high Bright Data rate limit, so the tests measure fetching, not the limiter.
 # - Short retry waits; tests of the waits set their own. A Retry-After is still honoured.
+# - Parsing in threads, because worker processes would start anew in every test's event
+#   loop. Server subprocesses get the default worker processes (`server_environment`).
 # Tests of these limits pass their values in Settings.
 TEST_ENVIRONMENT = {
+    "PRODUCT_EXTRACTOR_PARSE_PROCESSES": "0",
     "PRODUCT_EXTRACTOR_MAX_PER_HOST": "100",
     "PRODUCT_EXTRACTOR_BRIGHTDATA_RATE_LIMIT": "10000/1s",
     "PRODUCT_EXTRACTOR_RETRY_WAIT_INITIAL_S": "0.05",
@@ -86,12 +89,17 @@ SANDBOX_ALLOW_HOSTS = "127.0.0.1"
 
 
 def server_environment() -> dict[str, str]:
-    """The environment a server subprocess runs with: this one, logging at INFO, allowing 127.0.0.1."""
-    return {
+    """The environment a server subprocess runs with: this one, logging at INFO, allowing 127.0.0.1.
+
+    It parses in the default worker processes, as a user's server does.
+    """
+    environment = {
         **os.environ,
         "PRODUCT_EXTRACTOR_LOG_LEVEL": "INFO",
         "PRODUCT_EXTRACTOR_ALLOW_HOSTS": SANDBOX_ALLOW_HOSTS,
     }
+    environment.pop("PRODUCT_EXTRACTOR_PARSE_PROCESSES", None)
+    return environment
 
 
 def sandbox_policy() -> UrlPolicy:

@@ -24,6 +24,22 @@ def test_defaults_match_documented_values(monkeypatch: pytest.MonkeyPatch) -> No
     assert settings.max_redirects == 5
 
 
+@pytest.mark.parametrize(("cores", "expected"), [(None, 1), (1, 1), (2, 2), (4, 4), (32, 4)])
+def test_parse_processes_default_per_core(
+    monkeypatch: pytest.MonkeyPatch, cores: int | None, expected: int
+) -> None:
+    monkeypatch.delenv("PRODUCT_EXTRACTOR_PARSE_PROCESSES", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    assert load_settings().parse_processes == expected
+
+
+def test_parse_processes_zero_means_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRODUCT_EXTRACTOR_PARSE_PROCESSES", "0")
+    settings = load_settings()
+    assert settings.parse_processes == 0
+    assert settings.fan_out_options().parse_processes == 0
+
+
 def test_lower_case_log_level_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PRODUCT_EXTRACTOR_LOG_LEVEL", "debug")
     assert load_settings().log_level == "DEBUG"

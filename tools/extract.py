@@ -16,7 +16,7 @@ from product_extractor.products import Product
 from product_extractor.products.parse import ParsedPage
 from product_extractor.tools.arguments import ExtractProductsArguments
 from product_extractor.tools.backends import DatasetBatch, DatasetCollector, Pricing
-from product_extractor.tools.parsing import parse_off_loop
+from product_extractor.tools.parsing import parse_off_loop, start_parse_workers
 from product_extractor.tools.results import (
     ExtractionResult,
     ExtractionStats,
@@ -134,6 +134,8 @@ async def extract_products(
 
     try:
         async with anyio.create_task_group() as group:
+            if options.parse_processes:
+                group.start_soon(start_parse_workers, parse_limiter)
             for job in jobs:
                 group.start_soon(job.run)
     except anyio.get_cancelled_exc_class():

@@ -10,7 +10,7 @@ from product_extractor.products.parse import ParsedPage, parse_page
 from product_extractor.web.charset import decode_html
 from product_extractor.web.fetcher import FetchError, Page
 
-__all__ = ["PageRejected", "parse_bounded", "parse_off_loop"]
+__all__ = ["PageRejected", "parse_bounded", "parse_off_loop", "start_parse_workers"]
 
 
 class PageRejected(FetchError):
@@ -30,6 +30,26 @@ def parse_bounded(body: bytes, content_type: str, url: str) -> ParsedPage:
     # NOTE: this check belongs at the start of parse_page, where every caller would get it.
     check_element_depth(html)
     return parse_page(html, url)
+
+
+async def start_parse_workers(limiter: anyio.CapacityLimiter) -> None:
+    """Make sure a parse worker process runs per token of `limiter`, starting the missing ones.
+
+    A worker takes about 0.2 s to start and import the parser. Started beside
+    a call's first fetches, it is ready when the first page arrives. Each start
+    acquires a token of `limiter`, so the pages and the starts together never
+    use more workers than it allows.
+    """
+
+    async def start_one() -> None:
+        async with limiter:
+            await anyio.to_process.run_sync(
+                parse_bounded, b"", "", "about:blank", cancellable=True, limiter=anyio.CapacityLimiter(1)
+            )
+
+    async with anyio.create_task_group() as group:
+        for _ in range(int(limiter.total_tokens)):
+            group.start_soon(start_one)
 
 
 async def parse_off_loop(
