@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -45,8 +46,9 @@ FORMATS = ("raw", "json")
 # The zone type of Web Unlocker zones; /request accepts only these.
 ZONE_TYPE = "unblocker"
 
-# Saved pages kept in memory, keyed by page id; pages run up to about 1 MB.
-_PAGE_CACHE_SIZE = 64
+# Bytes of saved pages kept in memory, decompressed and keyed by file, least recently read
+# out first. Several URLs may show one file, and a page runs up to a few MB.
+_PAGE_CACHE_BYTES = 256 * 1024 * 1024
 
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
 
@@ -97,7 +99,8 @@ class UnlockerEndpoint:
         self._window = SlidingWindow(settings.rate_limit) if settings.rate_limit else None
         self._quota_lock = threading.Lock()
         self._quota_reserved = 0  # requests admitted under the quota and still in flight
-        self._page_cache: OrderedDict[str, bytes] = OrderedDict()
+        self._page_cache: OrderedDict[Path, bytes] = OrderedDict()
+        self._page_cache_bytes = 0
 
     async def request(self, request: Request) -> Response:
         rejected = reject_unauthenticated(request, self._token)
@@ -234,14 +237,20 @@ class UnlockerEndpoint:
         return _Target(200, html.encode("utf-8"), "utf-8")
 
     async def _read_page(self, page: SavedPage) -> bytes:
-        cached = self._page_cache.get(page.id)
-        if cached is None:
-            # Reading and gunzipping a large page takes milliseconds; a worker
-            # thread keeps that off the loop so concurrent requests overlap.
-            cached = await anyio.to_thread.run_sync(page.read_bytes)
-            self._page_cache[page.id] = cached
-            if len(self._page_cache) > _PAGE_CACHE_SIZE:
-                self._page_cache.popitem(last=False)
+        cached = self._page_cache.get(page.file)
+        if cached is not None:
+            self._page_cache.move_to_end(page.file)
+            return cached
+
+        # Reading and gunzipping a large page takes milliseconds; a worker
+        # thread keeps that off the loop so concurrent requests overlap.
+        cached = await anyio.to_thread.run_sync(page.read_bytes)
+        if page.file not in self._page_cache:
+            self._page_cache[page.file] = cached
+            self._page_cache_bytes += len(cached)
+        while self._page_cache_bytes > _PAGE_CACHE_BYTES and len(self._page_cache) > 1:
+            _file, evicted = self._page_cache.popitem(last=False)
+            self._page_cache_bytes -= len(evicted)
         return cached
 
     def _reserve_quota(self) -> bool:
