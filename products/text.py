@@ -18,7 +18,6 @@ __all__ = [
     "site_key",
 ]
 
-_WHITESPACE = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -72,7 +71,10 @@ def clean_text(value: object) -> str | None:
     if not isinstance(value, str):
         return None
 
-    text = _WHITESPACE.sub(" ", html.unescape(value)).strip()
+    # `str.split()` splits at the characters that `\s` matches in a `str` pattern
+    # (`str.isspace`), so this collapses runs as `re.sub(r"\s+", " ", …).strip()`
+    # would, in less time.
+    text = " ".join(html.unescape(value).split())
     return text or None
 
 
