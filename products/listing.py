@@ -98,10 +98,13 @@ def _normalize_href(href: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
 
 
-def _shape(node: LexborNode) -> str:
-    classes = " ".join(sorted((node.attributes.get("class") or "").split()))
-    # Numbered classes ("col-3", "item-12") differ per card, so their digits do not name the shape.
-    return f"{node.tag}.{re.sub(r'[0-9]+', '', classes)}"
+# Numbered classes ("col-3", "item-12") differ per card, so their digits do not name the shape.
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _shape(node: LexborNode, page: Page) -> str:
+    classes = " ".join(sorted((page.attributes_of(node).get("class") or "").split()))
+    return f"{node.tag}.{_DIGITS.sub('', classes)}"
 
 
 def _product_target(raw: str | None, base: str, site: str) -> str | None:
@@ -121,9 +124,10 @@ def _product_target(raw: str | None, base: str, site: str) -> str | None:
 
 def _is_candidate_link(anchor: LexborNode, page: Page) -> bool:
     """Tell whether a link to a possible product page is a product link by its class, rel and place."""
-    if _NON_PRODUCT_CLASS.search(anchor.attributes.get("class") or ""):
+    attributes = page.attributes_of(anchor)
+    if _NON_PRODUCT_CLASS.search(attributes.get("class") or ""):
         return False
-    if anchor.attributes.get("rel") in ("nofollow sponsored", "sponsored"):
+    if attributes.get("rel") in ("nofollow sponsored", "sponsored"):
         return False
     return not page.in_chrome(anchor)
 
@@ -183,7 +187,7 @@ def find_product_cards(page: Page, *, base: str, site: str, few_cards: bool = Fa
         # The link's place is checked first, because resolving its target costs more.
         if not _is_candidate_link(anchor, page):
             continue
-        raw = anchor.attributes.get("href")
+        raw = page.attributes_of(anchor).get("href")
         if raw in targets:
             target = targets[raw]
         else:
@@ -214,7 +218,7 @@ def find_product_cards(page: Page, *, base: str, site: str, few_cards: bool = Fa
             continue
         seen_cards.add(card.mem_id)
         parent = card.parent
-        key = _shape(card) + " < " + (_shape(parent) if parent is not None else "")
+        key = _shape(card, page) + " < " + (_shape(parent, page) if parent is not None else "")
         groups[key].append(ProductCard(href=href, node=card, position=page.position(card)))
 
     qualified = _grids(groups.values(), min_cards=MIN_CARDS)
@@ -328,17 +332,16 @@ def find_next_page(page: Page, *, base: str, page_url: str) -> str | None:
             return url
 
     for node in page.select(_NEXT_CLASS_SELECTOR):
-        if not _NEXT_CLASS.search(
-            (node.attributes.get("class") or "") + " " + (node.attributes.get("id") or "")
-        ):
+        attributes = page.attributes_of(node)
+        if not _NEXT_CLASS.search((attributes.get("class") or "") + " " + (attributes.get("id") or "")):
             continue
-        if _DISABLED_CLASS.search(node.attributes.get("class") or ""):
+        if _DISABLED_CLASS.search(attributes.get("class") or ""):
             continue
         # A "next" control is a word or an arrow. A large element with "next" in
         # its class is a carousel or a layout block.
         if len(node.text(deep=True, strip=True)) > MAX_NEXT_TEXT:
             continue
-        if _CAROUSEL_CLASS.search(node.attributes.get("class") or ""):
+        if _CAROUSEL_CLASS.search(attributes.get("class") or ""):
             continue
         link = _link_of(node)
         if link is None or _DISABLED_CLASS.search(link.attributes.get("class") or ""):
@@ -352,11 +355,12 @@ def find_next_page(page: Page, *, base: str, page_url: str) -> str | None:
             return url
 
     for link in page.tree.css("a[href]"):
-        label = clean_text(link.attributes.get("aria-label") or link.attributes.get("title"))
+        attributes = page.attributes_of(link)
+        label = clean_text(attributes.get("aria-label") or attributes.get("title"))
         text = clean_text(link.text(deep=True, separator=" "))
         if not any(value and _NEXT_WORDS.match(value) for value in (label, text)):
             continue
-        url = absolute_url(link.attributes.get("href"), base)
+        url = absolute_url(attributes.get("href"), base)
         if url is not None and url.split("#")[0] != page_url:
             return url
     return None
