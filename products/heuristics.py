@@ -365,9 +365,31 @@ _LABEL_AND_VALUE = {
     field: re.compile(rf"^\s*(?:{labels})\s*[:#：]\s*(\S.{{0,60}}?)\s*$", re.IGNORECASE)
     for field, labels in _FIELD_LABELS.items()
 }
+
+
+def _group_by_first_letter(alternatives: list[str]) -> str:
+    """Return the alternation of `alternatives`, with those that start with the same letter grouped together.
+
+    Python's `re` tries an alternation's branches one by one, so grouping
+    "sku|sifra|ean" as "(?:s(?:ku|ifra)|e(?:an))" turns about a hundred
+    attempts per text into a few dozen. Each alternative must start with a
+    letter that no quantifier follows, so that the letter can be moved out.
+    """
+    groups: dict[str, list[str]] = {}
+    for alternative in alternatives:
+        if len(alternative) < 2 or not alternative[0].isalpha() or alternative[1] in "?*+{":
+            raise ValueError(
+                f"Invalid label pattern {alternative!r}: start it with a letter not followed by a quantifier."
+            )
+        re.compile(alternative)  # raises re.error where a group's own "|" split it in two
+        groups.setdefault(alternative[0], []).append(alternative[1:])
+    return "(?:" + "|".join(f"{letter}(?:{'|'.join(rests)})" for letter, rests in groups.items()) + ")"
+
+
 # Matches the start of every text that one of the patterns above matches, so
 # that most text nodes are rejected with one match instead of eight.
-_ANY_LABEL_START = re.compile(rf"\s*(?:{'|'.join(_FIELD_LABELS.values())})", re.IGNORECASE)
+_ALL_LABELS = [label for labels in _FIELD_LABELS.values() for label in labels.split("|")]
+_ANY_LABEL_START = re.compile(r"\s*" + _group_by_first_letter(_ALL_LABELS), re.IGNORECASE)
 _LABEL_TEXT_MAX = 90
 
 
