@@ -88,13 +88,22 @@ def _ascii_lower(text: str) -> str:
     return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
 
-def _is_chrome_root(tag: str | None, attributes: dict[str, str | None]) -> bool:
-    """Tell whether an element is page chrome by its own tag, class or id, whatever its ancestors are."""
+def _is_chrome_root(tag: str | None, attributes: dict[str, str | None], words: dict[str, bool]) -> bool:
+    """Tell whether an element is page chrome by its own tag, class or id, whatever its ancestors are.
+
+    `words` caches, per class or id value, whether it contains a chrome word,
+    because a page repeats the same few values on many elements.
+    """
     if tag in _CHROME_TAGS:
         return True
     for key in ("class", "id"):
         value = attributes.get(key)
-        if value and _CHROME_PATTERN.search(_ascii_lower(value)):
+        if not value:
+            continue
+        found = words.get(value)
+        if found is None:
+            found = words[value] = _CHROME_PATTERN.search(_ascii_lower(value)) is not None
+        if found:
             return True
     return False
 
@@ -163,6 +172,7 @@ class Page:
     order: dict[int, int] = field(default_factory=dict)
     attributed: list[tuple[LexborNode, dict[str, str | None]]] = field(default_factory=list)
     _chrome_cache: dict[int, bool] = field(default_factory=dict)
+    _chrome_words: dict[str, bool] = field(default_factory=dict)
     # The attributes of every element with any, for `select`: None on a page without a body.
     _all_attributes: list[dict[str, str | None]] | None = None
     _columns: dict[str, str] = field(default_factory=dict)
@@ -249,7 +259,7 @@ class Page:
             if tag in ("html", "-undef", None):
                 break
             seen.append(key)
-            if _is_chrome_root(tag, self.attributes_of(current)):
+            if _is_chrome_root(tag, self.attributes_of(current), self._chrome_words):
                 result = True
                 break
             current = current.parent
