@@ -67,6 +67,20 @@ _PRICE_TEXT = re.compile(
     r"(?:[$€£¥₹₩₽₪₺]|\b(?:USD|EUR|GBP|CAD|AUD|CHF|SEK|NOK|DKK|PLN|CZK|RUB|zł|kr|Kč|lei|Rs\.?)\b)\s?\d"
     r"|\d[\d.,]*\s?(?:[$€£¥₹₩₽₪₺]|\b(?:USD|EUR|GBP|CAD|CHF|SEK|NOK|DKK|PLN|CZK|zł|kr|Kč|lei|руб|грн|тг)\b)",
 )
+# Every match of `_PRICE_TEXT` contains one of these symbols or codes. Most
+# card texts contain none, and this search, a branch of plain strings that
+# `re` skips through quickly, rejects them before `_PRICE_TEXT` scans them.
+# NOTE: keep in sync with `_PRICE_TEXT`.
+_CURRENCY_MARK = re.compile(
+    "|".join(
+        re.escape(mark)
+        for mark in (
+            *"$€£¥₹₩₽₪₺",
+            *("USD", "EUR", "GBP", "CAD", "AUD", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "RUB"),
+            *("zł", "kr", "Kč", "lei", "Rs", "руб", "грн", "тг"),
+        )
+    )
+)
 
 # Fewest cards of one shape that make a product grid, and how small another
 # grid may be next to the largest (a second results block, not a teaser).
@@ -159,7 +173,8 @@ def _looks_like_card(node: LexborNode) -> tuple[bool, bool]:
     if len(text) > MAX_CARD_TEXT:
         return False, False
     has_price = (
-        bool(_PRICE_TEXT.search(text)) or node.css_first("[class*=price i], [itemprop=price]") is not None
+        bool(_CURRENCY_MARK.search(text) and _PRICE_TEXT.search(text))
+        or node.css_first("[class*=price i], [itemprop=price]") is not None
     )
     has_image = node.css_first("img, picture, [style*=background-image]") is not None
     return has_price, has_image
