@@ -231,11 +231,19 @@ def _is_other_amount(node: LexborNode) -> bool:
 def _text_without_other_amounts(node: LexborNode) -> str | None:
     """Return an element's text without its descendants marked as old prices, counts or savings."""
     parts: list[str] = []
+    # `_is_other_amount` of each element passed, by mem_id, because the text
+    # nodes of one element climb through the same ancestors.
+    other: dict[int, bool] = {}
     for child in node.traverse(include_text=True):
         if child.tag != "-text":
             continue
         parent = child.parent
-        while parent is not None and parent.mem_id != node.mem_id and not _is_other_amount(parent):
+        while parent is not None and parent.mem_id != node.mem_id:
+            is_other = other.get(parent.mem_id)
+            if is_other is None:
+                is_other = other[parent.mem_id] = _is_other_amount(parent)
+            if is_other:
+                break
             parent = parent.parent
         if parent is not None and parent.mem_id == node.mem_id:
             parts.append(child.text_content or "")
