@@ -300,13 +300,18 @@ def _has_names(cards: list[ProductCard]) -> bool:
 
 # --- pagination ---------------------------------------------------------------
 
-_NEXT_WORDS = re.compile(
-    r"^(?:next|next page|next ›|next »|›|»|>|>>|→|weiter|nächste|nächste seite|vor|suivant|page suivante"
-    r"|siguiente|próximo|próxima|seguinte|volgende|następna|następna strona|successivo|successiva|avanti"
-    r"|далее|следующая|вперед|вперёд|další|ďalšia|következő|nästa|neste|næste|seuraava|次へ|下一页|下一頁|다음)"
-    r"\s*[›»>→]?$",
-    re.IGNORECASE,
-)
+# Labels of a link to the next page, matched whole and ignoring case, maybe followed by an arrow.
+_NEXT_LABELS = (
+    "next", "next page", "next ›", "next »", "›", "»", ">", ">>", "→", "weiter", "nächste", "nächste seite",
+    "vor", "suivant", "page suivante", "siguiente", "próximo", "próxima", "seguinte", "volgende", "następna",
+    "następna strona", "successivo", "successiva", "avanti", "далее", "следующая", "вперед", "вперёд",
+    "další", "ďalšia", "következő", "nästa", "neste", "næste", "seuraava", "次へ", "下一页", "下一頁", "다음",
+)  # fmt: skip
+_NEXT_WORDS = re.compile(rf"^(?:{'|'.join(map(re.escape, _NEXT_LABELS))})\s*[›»>→]?$", re.IGNORECASE)
+# Characters in the longest text that `_NEXT_WORDS` matches after `clean_text`:
+# the longest label, one space and one arrow. `re` matches one character of
+# text per character of a label, also when ignoring case.
+_NEXT_TEXT_MAX = max(map(len, _NEXT_LABELS)) + 2
 _NEXT_CLASS = re.compile(
     r"(?:^|[\s_-])(?:i-)?next(?:[\s_-]|$)|pagination-?next|pager-?next|a-last|nextpage|next_page",
     re.IGNORECASE,
@@ -329,6 +334,11 @@ def _link_of(node: LexborNode) -> LexborNode | None:
             return parent
         parent = parent.parent
     return None
+
+
+def _is_next_label(text: str | None) -> bool:
+    """Tell whether a link's text or label, as `clean_text` returns it, is "Next" in one of many languages."""
+    return text is not None and len(text) <= _NEXT_TEXT_MAX and _NEXT_WORDS.match(text) is not None
 
 
 _REL_NEXT_SELECTOR = SelectorList.parse("link[rel~=next i], a[rel~=next i]")
@@ -369,11 +379,13 @@ def find_next_page(page: Page, *, base: str, page_url: str) -> str | None:
         if url is not None and url.split("#")[0] != page_url:
             return url
 
+    # Every link's text is read here, so the length check skips the pattern for most of them.
     for link in page.tree.css("a[href]"):
         attributes = page.attributes_of(link)
-        label = clean_text(attributes.get("aria-label") or attributes.get("title"))
-        text = clean_text(link.text(deep=True, separator=" "))
-        if not any(value and _NEXT_WORDS.match(value) for value in (label, text)):
+        if not (
+            _is_next_label(clean_text(attributes.get("aria-label") or attributes.get("title")))
+            or _is_next_label(clean_text(link.text(deep=True, separator=" ")))
+        ):
             continue
         url = absolute_url(attributes.get("href"), base)
         if url is not None and url.split("#")[0] != page_url:
