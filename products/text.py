@@ -66,10 +66,11 @@ def clean_text(value: object) -> str | None:
     >>> clean_text("  Caf&eacute;\\n  Cr&egrave;me ")
     'Café Crème'
     """
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(value)
+    # Strings first, because they are nearly every call.
     if not isinstance(value, str):
-        return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        value = str(value)
 
     # `str.split()` splits at the characters that `\s` matches in a `str` pattern
     # (`str.isspace`), so this collapses runs as `re.sub(r"\s+", " ", …).strip()`
