@@ -189,8 +189,8 @@ def _price_named(page: Page) -> list[tuple[LexborNode, dict[str, str | None]]]:
     """Return the attributed elements whose attribute words, lower-cased, contain a price substring.
 
     The result equals testing `attribute_words(node).lower()` of each element
-    against `_ANY_PRICE_SUBSTRINGS`. Scanning each attribute's values of all
-    elements at once is several times faster on pages with thousands of
+    against `_ANY_PRICE_SUBSTRINGS`. Scanning the distinct values of each
+    attribute at once is several times faster on pages with thousands of
     elements. The values are joined into one string, separated by NUL, which
     the HTML parser never leaves in an attribute value.
     """
@@ -198,22 +198,28 @@ def _price_named(page: Page) -> list[tuple[LexborNode, dict[str, str | None]]]:
     hits: set[int] = set()
     for key in _WORD_ATTRIBUTES:
         values = list(map(dict.get, attributes_list, repeat(key)))
-        if not any(values):
+        # Pages repeat class values on many elements, so each distinct value is searched once,
+        # and then every element with a value that contains a price substring is a hit.
+        distinct = list({value for value in values if value})
+        if not distinct:
             continue
-        text = "\0".join([value or "" for value in values]).lower()
+        text = "\0".join(distinct).lower()
         positions: list[int] = []
         for word in _ANY_PRICE_SUBSTRINGS:
             position = text.find(word)
             while position >= 0:
                 positions.append(position)
                 position = text.find(word, position + 1)
-        # The number of separators before a position is the index of the element it belongs to.
+        # The number of separators before a position is the index of the value it belongs to.
+        named: set[str] = set()
         index = 0
         previous = 0
         for position in sorted(positions):
             index += text.count("\0", previous, position)
             previous = position
-            hits.add(index)
+            named.add(distinct[index])
+        if named:
+            hits.update(index for index, value in enumerate(values) if value in named)
 
     return [page.attributed[index] for index in sorted(hits)]
 
