@@ -312,15 +312,16 @@ def shown_prices(page: Page, heading: LexborNode | None, country: str) -> ShownP
                     old_amounts.add(old[0])
             continue
         if _OLD_PRICE_WORDS.search(words):
-            old = _price_of(node, country)
-            if old is not None and not page.in_chrome(node.parent or node):
+            # The chrome check comes first here and below, because it is cached and reading a price is not.
+            old = None if page.in_chrome(node.parent or node) else _price_of(node, country)
+            if old is not None:
                 old_amounts.add(old[0])
             continue
         is_current = bool(_CURRENT_PRICE_WORDS.search(words))
         if not is_current and _OTHER_PRICE_WORDS.search(_PRICE_WORDS.sub(" ", words)):
             continue
-        price = _price_of(node, country)
-        if price is None or page.in_chrome(node):
+        price = None if page.in_chrome(node) else _price_of(node, country)
+        if price is None:
             continue
 
         position = page.position(node)
