@@ -212,14 +212,17 @@ def find_product_cards(page: Page, *, base: str, site: str, few_cards: bool = Fa
     repeats = Counter(href for _, href in anchors)
     anchors = [(anchor, href) for anchor, href in anchors if repeats[href] <= MAX_LINKS_PER_PRODUCT]
 
-    # For each element, the set of candidate hrefs below it, built bottom-up from each link.
+    # For each element with candidate links below it, the hrefs of those links,
+    # built bottom-up from each link. `_card_of` only tests whether a set
+    # equals {href}, so a set stops growing at two hrefs. Every ancestor of an
+    # element with two has two as well, so the climb stops there.
     links_by_node: dict[int, set[str]] = defaultdict(set)
     for anchor, href in anchors:
         parent = anchor.parent
         while parent is not None and parent.tag not in ("html", None):
             hrefs = links_by_node[parent.mem_id]
-            if href in hrefs:
-                # An earlier link to this product already marked every ancestor above.
+            if href in hrefs or len(hrefs) >= 2:
+                # An earlier link already marked every ancestor above.
                 break
             hrefs.add(href)
             parent = parent.parent
