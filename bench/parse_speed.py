@@ -1,14 +1,22 @@
 """Time parse_page on every saved corpus page and print median, p90, max and mean milliseconds per page.
 
-Run from the repository root: `.venv/bin/python bench/parse_speed.py [--repeat N] [--slowest K]`.
+Run from the repository root:
+`.venv/bin/python bench/parse_speed.py [--repeat N] [--slowest K] [--profile N]`.
 Each page is parsed `--repeat` times (3 by default) and its fastest run counts, so a
 stray scheduler pause on a shared machine does not land in the figures. The corpus
 folder is ../shared/corpus, or $PRODUCT_EXTRACTOR_CORPUS. This is a benchmark, not a test.
+
+`--profile N` parses every page once more under cProfile, counting CPU time rather than
+wall time, and prints the N functions with the most time of their own. selectolax's
+methods (`css`, `traverse`, `attributes`, `text`) are compiled, so cProfile does not
+list them and their time counts towards the function that calls them.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import statistics
 import sys
 import time
@@ -33,6 +41,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per page; the fastest counts")
     parser.add_argument("--slowest", type=int, default=5, help="how many of the slowest pages to list")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then profile one more pass and list the N functions with the most CPU time of their own",
+    )
     arguments = parser.parse_args()
 
     corpus = find_corpus()
@@ -66,6 +81,15 @@ def main() -> None:
         )
     for elapsed, page_id, size in sorted(timings, reverse=True)[: arguments.slowest]:
         print(f"  {page_id:<28}{elapsed:>8.1f} ms{size / 1024:>9.0f} KiB")
+
+    if arguments.profile:
+        profiler = cProfile.Profile(time.process_time)
+        for row in load_index(corpus):
+            html = read_page(corpus, row)
+            profiler.enable()
+            parse_page(html, row["url"])
+            profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(arguments.profile)
 
 
 if __name__ == "__main__":

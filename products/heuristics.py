@@ -189,8 +189,8 @@ def _price_named(page: Page) -> list[tuple[LexborNode, dict[str, str | None]]]:
     """Return the attributed elements whose attribute words, lower-cased, contain a price substring.
 
     The result equals testing `attribute_words(node).lower()` of each element
-    against `_ANY_PRICE_SUBSTRINGS`. Scanning each attribute's values of all
-    elements at once is several times faster on pages with thousands of
+    against `_ANY_PRICE_SUBSTRINGS`. Scanning the distinct values of each
+    attribute at once is several times faster on pages with thousands of
     elements. The values are joined into one string, separated by NUL, which
     the HTML parser never leaves in an attribute value.
     """
@@ -198,22 +198,28 @@ def _price_named(page: Page) -> list[tuple[LexborNode, dict[str, str | None]]]:
     hits: set[int] = set()
     for key in _WORD_ATTRIBUTES:
         values = list(map(dict.get, attributes_list, repeat(key)))
-        if not any(values):
+        # Pages repeat class values on many elements, so each distinct value is searched once,
+        # and then every element with a value that contains a price substring is a hit.
+        distinct = list({value for value in values if value})
+        if not distinct:
             continue
-        text = "\0".join([value or "" for value in values]).lower()
+        text = "\0".join(distinct).lower()
         positions: list[int] = []
         for word in _ANY_PRICE_SUBSTRINGS:
             position = text.find(word)
             while position >= 0:
                 positions.append(position)
                 position = text.find(word, position + 1)
-        # The number of separators before a position is the index of the element it belongs to.
+        # The number of separators before a position is the index of the value it belongs to.
+        named: set[str] = set()
         index = 0
         previous = 0
         for position in sorted(positions):
             index += text.count("\0", previous, position)
             previous = position
-            hits.add(index)
+            named.add(distinct[index])
+        if named:
+            hits.update(index for index, value in enumerate(values) if value in named)
 
     return [page.attributed[index] for index in sorted(hits)]
 
@@ -231,11 +237,19 @@ def _is_other_amount(node: LexborNode) -> bool:
 def _text_without_other_amounts(node: LexborNode) -> str | None:
     """Return an element's text without its descendants marked as old prices, counts or savings."""
     parts: list[str] = []
+    # `_is_other_amount` of each element passed, by mem_id, because the text
+    # nodes of one element climb through the same ancestors.
+    other: dict[int, bool] = {}
     for child in node.traverse(include_text=True):
         if child.tag != "-text":
             continue
         parent = child.parent
-        while parent is not None and parent.mem_id != node.mem_id and not _is_other_amount(parent):
+        while parent is not None and parent.mem_id != node.mem_id:
+            is_other = other.get(parent.mem_id)
+            if is_other is None:
+                is_other = other[parent.mem_id] = _is_other_amount(parent)
+            if is_other:
+                break
             parent = parent.parent
         if parent is not None and parent.mem_id == node.mem_id:
             parts.append(child.text_content or "")
@@ -298,15 +312,16 @@ def shown_prices(page: Page, heading: LexborNode | None, country: str) -> ShownP
                     old_amounts.add(old[0])
             continue
         if _OLD_PRICE_WORDS.search(words):
-            old = _price_of(node, country)
-            if old is not None and not page.in_chrome(node.parent or node):
+            # The chrome check comes first here and below, because it is cached and reading a price is not.
+            old = None if page.in_chrome(node.parent or node) else _price_of(node, country)
+            if old is not None:
                 old_amounts.add(old[0])
             continue
         is_current = bool(_CURRENT_PRICE_WORDS.search(words))
         if not is_current and _OTHER_PRICE_WORDS.search(_PRICE_WORDS.sub(" ", words)):
             continue
-        price = _price_of(node, country)
-        if price is None or page.in_chrome(node):
+        price = None if page.in_chrome(node) else _price_of(node, country)
+        if price is None:
             continue
 
         position = page.position(node)
@@ -365,9 +380,31 @@ _LABEL_AND_VALUE = {
     field: re.compile(rf"^\s*(?:{labels})\s*[:#：]\s*(\S.{{0,60}}?)\s*$", re.IGNORECASE)
     for field, labels in _FIELD_LABELS.items()
 }
+
+
+def _group_by_first_letter(alternatives: list[str]) -> str:
+    """Return the alternation of `alternatives`, with those that start with the same letter grouped together.
+
+    Python's `re` tries an alternation's branches one by one, so grouping
+    "sku|sifra|ean" as "(?:s(?:ku|ifra)|e(?:an))" turns about a hundred
+    attempts per text into a few dozen. Each alternative must start with a
+    letter that no quantifier follows, so that the letter can be moved out.
+    """
+    groups: dict[str, list[str]] = {}
+    for alternative in alternatives:
+        if len(alternative) < 2 or not alternative[0].isalpha() or alternative[1] in "?*+{":
+            raise ValueError(
+                f"Invalid label pattern {alternative!r}: start it with a letter not followed by a quantifier."
+            )
+        re.compile(alternative)  # raises re.error where a group's own "|" split it in two
+        groups.setdefault(alternative[0], []).append(alternative[1:])
+    return "(?:" + "|".join(f"{letter}(?:{'|'.join(rests)})" for letter, rests in groups.items()) + ")"
+
+
 # Matches the start of every text that one of the patterns above matches, so
 # that most text nodes are rejected with one match instead of eight.
-_ANY_LABEL_START = re.compile(rf"\s*(?:{'|'.join(_FIELD_LABELS.values())})", re.IGNORECASE)
+_ALL_LABELS = [label for labels in _FIELD_LABELS.values() for label in labels.split("|")]
+_ANY_LABEL_START = re.compile(r"\s*" + _group_by_first_letter(_ALL_LABELS), re.IGNORECASE)
 _LABEL_TEXT_MAX = 90
 
 

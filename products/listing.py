@@ -31,15 +31,25 @@ __all__ = [
     "is_listing_url",
 ]
 
-# Link targets that are never a product detail page.
+# Link targets that are never a product detail page: carts, accounts, help
+# pages, pagination and sorting, social sites, blogs and store finders.
+# Branches are grouped by their first character, because Python's `re` tries
+# an alternation's branches one by one at every position. That cuts a search
+# from about 6.8 to 2.9 us per href (the corpus's 31,102 distinct hrefs, on a
+# 2-core machine). Only whether it matches counts, so "#" alone also covers
+# "#reviews".
 _NON_PRODUCT_HREF = CaselessPattern(
     re.compile(
-        r"wish-?list|/cart\b|basket|checkout|log-?in|sign-?in|register|/account|my-?account|compare|"
-        r"write-?a?-?review|#reviews?|customer_reviews|#|/help|/contact|/faq|/privacy|/terms|mailto:|"
-        r"[?&](?:page|p|pg|_pgn|start|offset)=\d+|sortfield=|buyingoptions=|[?&]sort=|/search\?|/s\?|facebook\.com|"
-        r"twitter\.com|pinterest\.|instagram\.com|/blog/|/stores?/?$|/store-?locator"
+        r"/(?:cart\b|account|help|contact|faq|privacy|terms|search\?|s\?|blog/|stores?/?$|store-?locator)"
+        r"|#"
+        r"|[?&](?:(?:page|p|pg|_pgn|start|offset)=\d+|sort=)"
         # A link to the image file itself opens a zoom view, not the product page.
-        r"|\.(?:jpe?g|png|gif|webp|svg)(?:[?#]|$)",
+        r"|\.(?:jpe?g|png|gif|webp|svg)(?:[?#]|$)"
+        r"|b(?:asket|uyingoptions=)"
+        r"|c(?:heckout|ompare|ustomer_reviews)"
+        r"|facebook\.com|instagram\.com|pinterest\.|twitter\.com"
+        r"|log-?in|sign-?in|register|my-?account|mailto:|sortfield="
+        r"|w(?:ish-?list|rite-?a?-?review)",
         re.IGNORECASE,
     )
 )
@@ -56,6 +66,20 @@ _NON_PRODUCT_CLASS = CaselessPattern(
 _PRICE_TEXT = re.compile(
     r"(?:[$€£¥₹₩₽₪₺]|\b(?:USD|EUR|GBP|CAD|AUD|CHF|SEK|NOK|DKK|PLN|CZK|RUB|zł|kr|Kč|lei|Rs\.?)\b)\s?\d"
     r"|\d[\d.,]*\s?(?:[$€£¥₹₩₽₪₺]|\b(?:USD|EUR|GBP|CAD|CHF|SEK|NOK|DKK|PLN|CZK|zł|kr|Kč|lei|руб|грн|тг)\b)",
+)
+# Every match of `_PRICE_TEXT` contains one of these symbols or codes. Most
+# card texts contain none, and this search, a branch of plain strings that
+# `re` skips through quickly, rejects them before `_PRICE_TEXT` scans them.
+# NOTE: keep in sync with `_PRICE_TEXT`.
+_CURRENCY_MARK = re.compile(
+    "|".join(
+        re.escape(mark)
+        for mark in (
+            *"$€£¥₹₩₽₪₺",
+            *("USD", "EUR", "GBP", "CAD", "AUD", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "RUB"),
+            *("zł", "kr", "Kč", "lei", "Rs", "руб", "грн", "тг"),
+        )
+    )
 )
 
 # Fewest cards of one shape that make a product grid, and how small another
@@ -88,10 +112,13 @@ def _normalize_href(href: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
 
 
-def _shape(node: LexborNode) -> str:
-    classes = " ".join(sorted((node.attributes.get("class") or "").split()))
-    # Numbered classes ("col-3", "item-12") differ per card, so their digits do not name the shape.
-    return f"{node.tag}.{re.sub(r'[0-9]+', '', classes)}"
+# Numbered classes ("col-3", "item-12") differ per card, so their digits do not name the shape.
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _shape(node: LexborNode, page: Page) -> str:
+    classes = " ".join(sorted((page.attributes_of(node).get("class") or "").split()))
+    return f"{node.tag}.{_DIGITS.sub('', classes)}"
 
 
 def _product_target(raw: str | None, base: str, site: str) -> str | None:
@@ -111,9 +138,10 @@ def _product_target(raw: str | None, base: str, site: str) -> str | None:
 
 def _is_candidate_link(anchor: LexborNode, page: Page) -> bool:
     """Tell whether a link to a possible product page is a product link by its class, rel and place."""
-    if _NON_PRODUCT_CLASS.search(anchor.attributes.get("class") or ""):
+    attributes = page.attributes_of(anchor)
+    if _NON_PRODUCT_CLASS.search(attributes.get("class") or ""):
         return False
-    if anchor.attributes.get("rel") in ("nofollow sponsored", "sponsored"):
+    if attributes.get("rel") in ("nofollow sponsored", "sponsored"):
         return False
     return not page.in_chrome(anchor)
 
@@ -145,7 +173,8 @@ def _looks_like_card(node: LexborNode) -> tuple[bool, bool]:
     if len(text) > MAX_CARD_TEXT:
         return False, False
     has_price = (
-        bool(_PRICE_TEXT.search(text)) or node.css_first("[class*=price i], [itemprop=price]") is not None
+        bool(_CURRENCY_MARK.search(text) and _PRICE_TEXT.search(text))
+        or node.css_first("[class*=price i], [itemprop=price]") is not None
     )
     has_image = node.css_first("img, picture, [style*=background-image]") is not None
     return has_price, has_image
@@ -173,7 +202,7 @@ def find_product_cards(page: Page, *, base: str, site: str, few_cards: bool = Fa
         # The link's place is checked first, because resolving its target costs more.
         if not _is_candidate_link(anchor, page):
             continue
-        raw = anchor.attributes.get("href")
+        raw = page.attributes_of(anchor).get("href")
         if raw in targets:
             target = targets[raw]
         else:
@@ -183,14 +212,17 @@ def find_product_cards(page: Page, *, base: str, site: str, few_cards: bool = Fa
     repeats = Counter(href for _, href in anchors)
     anchors = [(anchor, href) for anchor, href in anchors if repeats[href] <= MAX_LINKS_PER_PRODUCT]
 
-    # For each element, the set of candidate hrefs below it, built bottom-up from each link.
+    # For each element with candidate links below it, the hrefs of those links,
+    # built bottom-up from each link. `_card_of` only tests whether a set
+    # equals {href}, so a set stops growing at two hrefs. Every ancestor of an
+    # element with two has two as well, so the climb stops there.
     links_by_node: dict[int, set[str]] = defaultdict(set)
     for anchor, href in anchors:
         parent = anchor.parent
         while parent is not None and parent.tag not in ("html", None):
             hrefs = links_by_node[parent.mem_id]
-            if href in hrefs:
-                # An earlier link to this product already marked every ancestor above.
+            if href in hrefs or len(hrefs) >= 2:
+                # An earlier link already marked every ancestor above.
                 break
             hrefs.add(href)
             parent = parent.parent
@@ -204,7 +236,7 @@ def find_product_cards(page: Page, *, base: str, site: str, few_cards: bool = Fa
             continue
         seen_cards.add(card.mem_id)
         parent = card.parent
-        key = _shape(card) + " < " + (_shape(parent) if parent is not None else "")
+        key = _shape(card, page) + " < " + (_shape(parent, page) if parent is not None else "")
         groups[key].append(ProductCard(href=href, node=card, position=page.position(card)))
 
     qualified = _grids(groups.values(), min_cards=MIN_CARDS)
@@ -271,13 +303,18 @@ def _has_names(cards: list[ProductCard]) -> bool:
 
 # --- pagination ---------------------------------------------------------------
 
-_NEXT_WORDS = re.compile(
-    r"^(?:next|next page|next ›|next »|›|»|>|>>|→|weiter|nächste|nächste seite|vor|suivant|page suivante"
-    r"|siguiente|próximo|próxima|seguinte|volgende|następna|następna strona|successivo|successiva|avanti"
-    r"|далее|следующая|вперед|вперёд|další|ďalšia|következő|nästa|neste|næste|seuraava|次へ|下一页|下一頁|다음)"
-    r"\s*[›»>→]?$",
-    re.IGNORECASE,
-)
+# Labels of a link to the next page, matched whole and ignoring case, maybe followed by an arrow.
+_NEXT_LABELS = (
+    "next", "next page", "next ›", "next »", "›", "»", ">", ">>", "→", "weiter", "nächste", "nächste seite",
+    "vor", "suivant", "page suivante", "siguiente", "próximo", "próxima", "seguinte", "volgende", "następna",
+    "następna strona", "successivo", "successiva", "avanti", "далее", "следующая", "вперед", "вперёд",
+    "další", "ďalšia", "következő", "nästa", "neste", "næste", "seuraava", "次へ", "下一页", "下一頁", "다음",
+)  # fmt: skip
+_NEXT_WORDS = re.compile(rf"^(?:{'|'.join(map(re.escape, _NEXT_LABELS))})\s*[›»>→]?$", re.IGNORECASE)
+# Characters in the longest text that `_NEXT_WORDS` matches after `clean_text`:
+# the longest label, one space and one arrow. `re` matches one character of
+# text per character of a label, also when ignoring case.
+_NEXT_TEXT_MAX = max(map(len, _NEXT_LABELS)) + 2
 _NEXT_CLASS = re.compile(
     r"(?:^|[\s_-])(?:i-)?next(?:[\s_-]|$)|pagination-?next|pager-?next|a-last|nextpage|next_page",
     re.IGNORECASE,
@@ -302,6 +339,11 @@ def _link_of(node: LexborNode) -> LexborNode | None:
     return None
 
 
+def _is_next_label(text: str | None) -> bool:
+    """Tell whether a link's text or label, as `clean_text` returns it, is "Next" in one of many languages."""
+    return text is not None and len(text) <= _NEXT_TEXT_MAX and _NEXT_WORDS.match(text) is not None
+
+
 _REL_NEXT_SELECTOR = SelectorList.parse("link[rel~=next i], a[rel~=next i]")
 _NEXT_CLASS_SELECTOR = SelectorList.parse("[class*=next i], [id*=next i]")
 
@@ -318,17 +360,16 @@ def find_next_page(page: Page, *, base: str, page_url: str) -> str | None:
             return url
 
     for node in page.select(_NEXT_CLASS_SELECTOR):
-        if not _NEXT_CLASS.search(
-            (node.attributes.get("class") or "") + " " + (node.attributes.get("id") or "")
-        ):
+        attributes = page.attributes_of(node)
+        if not _NEXT_CLASS.search((attributes.get("class") or "") + " " + (attributes.get("id") or "")):
             continue
-        if _DISABLED_CLASS.search(node.attributes.get("class") or ""):
+        if _DISABLED_CLASS.search(attributes.get("class") or ""):
             continue
         # A "next" control is a word or an arrow. A large element with "next" in
         # its class is a carousel or a layout block.
         if len(node.text(deep=True, strip=True)) > MAX_NEXT_TEXT:
             continue
-        if _CAROUSEL_CLASS.search(node.attributes.get("class") or ""):
+        if _CAROUSEL_CLASS.search(attributes.get("class") or ""):
             continue
         link = _link_of(node)
         if link is None or _DISABLED_CLASS.search(link.attributes.get("class") or ""):
@@ -341,12 +382,15 @@ def find_next_page(page: Page, *, base: str, page_url: str) -> str | None:
         if url is not None and url.split("#")[0] != page_url:
             return url
 
+    # Every link's text is read here, so the length check skips the pattern for most of them.
     for link in page.tree.css("a[href]"):
-        label = clean_text(link.attributes.get("aria-label") or link.attributes.get("title"))
-        text = clean_text(link.text(deep=True, separator=" "))
-        if not any(value and _NEXT_WORDS.match(value) for value in (label, text)):
+        attributes = page.attributes_of(link)
+        if not (
+            _is_next_label(clean_text(attributes.get("aria-label") or attributes.get("title")))
+            or _is_next_label(clean_text(link.text(deep=True, separator=" ")))
+        ):
             continue
-        url = absolute_url(link.attributes.get("href"), base)
+        url = absolute_url(attributes.get("href"), base)
         if url is not None and url.split("#")[0] != page_url:
             return url
     return None

@@ -18,7 +18,6 @@ __all__ = [
     "site_key",
 ]
 
-_WHITESPACE = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -67,12 +66,16 @@ def clean_text(value: object) -> str | None:
     >>> clean_text("  Caf&eacute;\\n  Cr&egrave;me ")
     'Café Crème'
     """
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(value)
+    # Strings first, because they are nearly every call.
     if not isinstance(value, str):
-        return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        value = str(value)
 
-    text = _WHITESPACE.sub(" ", html.unescape(value)).strip()
+    # `str.split()` splits at the characters that `\s` matches in a `str` pattern
+    # (`str.isspace`), so this collapses runs as `re.sub(r"\s+", " ", …).strip()`
+    # would, in less time.
+    text = " ".join(html.unescape(value).split())
     return text or None
 
 
