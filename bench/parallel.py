@@ -38,11 +38,11 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from critical_path import UrlPath, url_paths  # noqa: E402
 from mcp import Client  # noqa: E402
-from report import Figures, cpu_floor, write_report, write_timeline  # noqa: E402
+from report import Figures, cpu_floor, target_lines, write_report, write_timeline  # noqa: E402
 from workload import Scenario, build_saved_pages  # noqa: E402
 
 from product_extractor.server.app import create_server  # noqa: E402
-from product_extractor.server.settings import Settings  # noqa: E402
+from product_extractor.server.settings import Settings, default_parse_processes  # noqa: E402
 from tests.conftest import find_corpus  # noqa: E402
 
 SCENARIOS = [Scenario("A", sites=3, products_per_site=30), Scenario("B", sites=20, products_per_site=50)]
@@ -294,8 +294,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument(
         "--parse-processes",
         type=int,
-        default=os.cpu_count() or 1,
-        help="worker processes that parse pages (the server's parse_processes setting); 0 parses in threads",
+        default=default_parse_processes(),
+        help="worker processes that parse pages (the server's parse_processes setting, whose default "
+        "this is); 0 parses in threads",
     )
     parser.add_argument(
         "--no-docs", action="store_true", help="print the table only and leave docs/ unchanged"
@@ -348,6 +349,8 @@ def main() -> None:
             rows, timeline_run = anyio.run(run_all, arguments, sandbox)
 
     failures = print_table(rows)
+    for line in target_lines(rows):
+        print(line.removeprefix("- "))
     print(f"benchmark took {time.monotonic() - started:.0f} s")
     if not arguments.no_docs:
         timeline = REPO_ROOT / "docs" / "benchmark-timeline.png"
