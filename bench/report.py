@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import platform
 from dataclasses import dataclass
@@ -144,7 +145,9 @@ def limit_lines(rows: list[tuple[Figures, Figures]], *, scale: float) -> list[st
             f"\nIn scenario {parallel.scenario.name}, the network bound of way b reaches its CPU floor "
             f"only at a latency scale of about {needed_scale:.2f} (median {1.5 * needed_scale:.2f} s), "
             f"where way a alone would take about {sequential.wall_seconds * needed_scale / scale:.0f} s "
-            "on this machine."
+            "on this machine. At this scale, the same CPU work fits in the bound only on about "
+            f"{math.ceil((parallel.cpu_seconds + parallel.sandbox_cpu_seconds) / parallel.bound_seconds)} "
+            "cores."
         )
     return lines
 
@@ -159,6 +162,7 @@ def write_report(
     corpus_pages: int,
     date: datetime.date,
     failures: list[str],
+    elapsed_seconds: float,
 ) -> None:
     command = ".venv/bin/python bench/parallel.py " + (
         f"--scale {scale:g} --seed {seed} --parse-processes {parse_processes}"
@@ -183,7 +187,10 @@ def write_report(
             "page costs a real parse.",
             "- Bright Data: the sandbox's Web Unlocker (`python -m product_extractor.sandbox "
             "brightdata`) in its own process on 127.0.0.1, with lognormal latency of median 1.5 s "
-            f"and sigma 0.5, scaled by {scale:g} (median {1.5 * scale:.3g} s), seed {seed}.",
+            f"and sigma 0.5, scaled by {scale:g} (median {1.5 * scale:.3g} s), seed {seed}. The whole "
+            f"benchmark took {elapsed_seconds:.0f} s. Way a of scenario B runs one URL after another, so "
+            "its time is proportional to the scale; `make bench` uses 0.25 so that the whole benchmark "
+            "stays under two minutes here.",
             "- Server: `create_server(Settings(brightdata_api_token=..., brightdata_api_url=...))` "
             "with the `brightdata` backend and default concurrency, driven by the MCP SDK's "
             f"in-memory `Client` in the benchmark process. Pages are parsed in {parse_processes} worker "
