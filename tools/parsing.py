@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import anyio
 import anyio.to_process
+from anyio import BrokenWorkerProcess
 
 from product_extractor.products.nesting import PageTooComplex, check_element_depth
 from product_extractor.products.parse import ParsedPage, parse_page
@@ -11,6 +14,8 @@ from product_extractor.web.charset import decode_html
 from product_extractor.web.fetcher import FetchError, Page
 
 __all__ = ["PageRejected", "parse_bounded", "parse_off_loop", "start_parse_workers"]
+
+logger = logging.getLogger(__name__)
 
 
 class PageRejected(FetchError):
@@ -38,14 +43,23 @@ async def start_parse_workers(limiter: anyio.CapacityLimiter) -> None:
     A worker takes about 0.2 s to start and import the parser. Started beside
     a call's first fetches, it is ready when the first page arrives. Each start
     acquires a token of `limiter`, so the pages and the starts together never
-    use more workers than it allows.
+    use more workers than it allows. A worker that fails to start is logged and
+    left to the pages, which fail one by one if no worker can run them.
+
+    The starts are shielded from cancellation, so cancelling the call waits for
+    them (about 0.2 s at most). anyio 4.16 loses track of a worker whose start
+    is cancelled, and such a worker then runs idle until the server exits.
     """
 
     async def start_one() -> None:
         async with limiter:
-            await anyio.to_process.run_sync(
-                parse_bounded, b"", "", "about:blank", cancellable=True, limiter=anyio.CapacityLimiter(1)
-            )
+            with anyio.CancelScope(shield=True):
+                try:
+                    await anyio.to_process.run_sync(
+                        parse_bounded, b"", "", "about:blank", limiter=anyio.CapacityLimiter(1)
+                    )
+                except BrokenWorkerProcess as error:
+                    logger.warning("a parse worker process failed to start: %s", error)
 
     async with anyio.create_task_group() as group:
         for _ in range(int(limiter.total_tokens)):
