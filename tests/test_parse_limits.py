@@ -227,6 +227,13 @@ def test_undeclared_utf8_with_stray_bytes() -> None:
     assert html.count("\ufffd") == 2  # one per invalid byte
 
 
+def test_bom_outranks_header_charset() -> None:
+    raw = "\ufeff<p>Blåbær syltetøy – økologisk</p>".encode("utf-8")
+    html, charset = decode_html(raw, "text/html; charset=iso-8859-1")
+    assert charset == "utf-8"
+    assert "Blåbær syltetøy – økologisk" in html
+
+
 def test_undeclared_windows_1252_still_detected() -> None:
     html, charset = decode_html("<p>Grüße 9,99 € — café</p>".encode("cp1252"), "text/html")
     assert charset == "cp1252"

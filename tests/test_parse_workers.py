@@ -18,7 +18,7 @@ from tests.conftest import sandbox_settings
 
 pytestmark = [
     pytest.mark.anyio,
-    pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts child processes in /proc (Linux)"),
+    pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from /proc"),
 ]
 
 WORKERS = 2

@@ -1,4 +1,4 @@
-"""Decode an HTML body the way browsers do: header charset, then BOM, then the document's meta tag."""
+"""Decode an HTML body the way browsers do: BOM, then header charset, then the document's meta tag."""
 
 from __future__ import annotations
 
@@ -34,11 +34,19 @@ def charset_from_content_type(content_type: str) -> str | None:
     return None
 
 
-def charset_from_document(body: bytes) -> str | None:
-    """Return the charset a BOM or a `<meta>` tag near the top of the document declares."""
+def charset_from_bom(body: bytes) -> str | None:
+    """Return the charset that a byte order mark at the start of `body` names."""
     for bom, name in _BOMS:
         if body.startswith(bom):
             return name
+    return None
+
+
+def charset_from_document(body: bytes) -> str | None:
+    """Return the charset a BOM or a `<meta>` tag near the top of the document declares."""
+    bom_charset = charset_from_bom(body)
+    if bom_charset is not None:
+        return bom_charset
 
     match = _META_CHARSET.search(body[:_PRESCAN_BYTES])
     if match is None:
@@ -54,7 +62,8 @@ def decode_html(body: bytes, content_type: str = "") -> tuple[str, str]:
     which decodes any byte. Bytes invalid in a declared charset become U+FFFD
     rather than failing the page.
     """
-    charset = charset_from_content_type(content_type) or charset_from_document(body)
+    # A BOM outranks the header, as in the WHATWG Encoding Standard's "decode" algorithm.
+    charset = charset_from_bom(body) or charset_from_content_type(content_type) or charset_from_document(body)
     if charset is not None:
         return body.decode(charset, errors="replace"), charset
 
