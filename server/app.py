@@ -40,7 +40,7 @@ from product_extractor.tools.arguments import (
     arguments_schema,
     redact_user_info,
 )
-from product_extractor.tools.extract import extract_products
+from product_extractor.tools.extract import extract_products, new_parse_limiter
 from product_extractor.tools.results import ExtractionResult
 
 logger = logging.getLogger(__name__)
@@ -67,6 +67,8 @@ class ServerState:
     jobs: JobStore
     backends: Backends | None = None
     tracer: TraceWriter | None = None
+    # Shared by all calls, so concurrent calls share the parse workers instead of each starting its own.
+    parse_limiter: anyio.CapacityLimiter | None = None
 
     def secrets(self) -> list[str]:
         token = self.settings.brightdata_api_token
@@ -84,6 +86,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[None]:
         state.backends = Backends.open(settings)
+        state.parse_limiter = new_parse_limiter(settings.fan_out_options())
         try:
             yield
         finally:
@@ -227,6 +230,7 @@ async def _run_extract(
             on_products=streamer.add,
             on_cancelled=keep_cancelled,
             job_id=job_id,
+            parse_limiter=state.parse_limiter,
         )
         group.cancel_scope.cancel()
     await streamer.flush()

@@ -75,6 +75,23 @@ async def test_workers_reused_across_calls(shop: RunningShop) -> None:
     assert second == first
 
 
+async def test_concurrent_calls_share_workers(shop: RunningShop) -> None:
+    urls = category_urls(shop)
+    async with Client(create_server(sandbox_settings(parse_processes=WORKERS))) as client:
+        results = []
+
+        async def call() -> None:
+            results.append(await client.call_tool("extract_products", {"urls": urls, "no_cache": True}))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(3):
+                group.start_soon(call)
+        workers = parse_workers()
+
+    assert [result.is_error for result in results] == [False] * 3
+    assert len(workers) <= WORKERS
+
+
 async def test_worker_start_failure_fails_pages_not_call(
     shop: RunningShop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

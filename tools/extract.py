@@ -33,10 +33,11 @@ logger = logging.getLogger(__name__)
 # Seconds a dataset call ends before its URL's deadline, to report a pending snapshot in time.
 DATASET_DEADLINE_MARGIN_S = 1.0
 
-# Worker threads that parse pages at once in one call. parse_page holds the GIL for most of
-# its work, so more threads add no throughput. With anyio's default of 40, the parse threads
-# starved the event loop: reads of finished responses fell seconds behind, and a reused
-# keep-alive connection could reach the server after its idle timeout had closed it.
+# Worker threads that parse pages at once when PARSE_PROCESSES is 0, shared by a server's calls.
+# parse_page holds the GIL for most of its work, so more threads add no throughput. With
+# anyio's default of 40, the parse threads starved the event loop: reads of finished responses
+# fell seconds behind, and a reused keep-alive connection could reach the server after its
+# idle timeout had closed it.
 PARSE_THREADS = 2
 
 # Product pages of one listing that may be fetched and waiting for a parse worker, per slot
@@ -87,6 +88,11 @@ class ProductBudget:
         return granted
 
 
+def new_parse_limiter(options: FanOutOptions) -> anyio.CapacityLimiter:
+    """Return a limiter of the pages parsed at once: one per parse worker process, or PARSE_THREADS."""
+    return anyio.CapacityLimiter(options.parse_processes or PARSE_THREADS)
+
+
 async def extract_products(
     arguments: ExtractProductsArguments,
     fetcher: Fetcher,
@@ -98,13 +104,16 @@ async def extract_products(
     on_products: ProductsCallback | None = None,
     on_cancelled: Callable[[ExtractionResult], None] | None = None,
     job_id: str | None = None,
+    parse_limiter: anyio.CapacityLimiter | None = None,
 ) -> ExtractionResult:
     """Extract products from every URL in `arguments` concurrently and return the combined result.
 
     Pages come from `fetcher`; product URLs that `collector` covers come from its
     dataset instead. One URL failing or running out of time never costs another
     URL its products. When the call is cancelled, `on_cancelled` receives the
-    products found so far before the cancellation goes on.
+    products found so far before the cancellation goes on. `parse_limiter` bounds
+    the pages parsed at once; a server passes one limiter to all its calls, so
+    they share its parse workers. Without it, the call gets a limiter of its own.
     """
     options = options or FanOutOptions()
     pricing = pricing or Pricing()
@@ -112,7 +121,7 @@ async def extract_products(
     started = time.monotonic()
     urls, duplicates = arguments.unique_urls()
     fetcher = FetchOnceFetcher(fetcher)
-    parse_limiter = anyio.CapacityLimiter(options.parse_processes or PARSE_THREADS)
+    parse_limiter = parse_limiter or new_parse_limiter(options)
     job_deadline = started + options.job_timeout_s if options.job_timeout_s is not None else math.inf
     budget = ProductBudget(options.max_products)
     jobs = [
