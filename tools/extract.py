@@ -112,7 +112,7 @@ async def extract_products(
     dataset instead. One URL failing or running out of time never costs another
     URL its products. When the call is cancelled, `on_cancelled` receives the
     products found so far before the cancellation goes on. `parse_limiter` bounds
-    the pages parsed at once; a server passes one limiter to all its calls, so
+    the pages parsed at once. A server passes one limiter to all its calls, so
     they share its parse workers. Without it, the call gets a limiter of its own.
     """
     options = options or FanOutOptions()
