@@ -29,8 +29,8 @@ from product_extractor.web.url_safety import AllowList, UrlPolicy
 
 logger = logging.getLogger(__name__)
 
-# The most parse worker processes started by default, which is one per core up to this many. Each
-# worker runs its own interpreter and parser: 37 MB resident once started (Linux, Python 3.11).
+# Maximum parse worker processes started by default: one per core, up to this many. Each worker
+# runs its own interpreter and parser, 36 MiB resident once started (Linux, Python 3.11).
 MAX_DEFAULT_PARSE_PROCESSES = 4
 
 

@@ -29,7 +29,9 @@ def blocked_reason(page: Page) -> str | None:
     """Return why `page` looks like a bot wall or an empty response, or None for a real page."""
     if page.status in BLOCKED_STATUSES:
         return f"HTTP {page.status}"
-    # No charset takes more than 4 bytes per character, so a longer body needs no decoding to rule out.
+    # UTF-8, UTF-16 and UTF-32 take at most 4 bytes per character, and single-byte and CJK charsets
+    # fewer, so a longer body needs no decoding to rule out.
+    # NOTE: UTF-7 and ISO-2022 escapes can take more, so a bot wall in them may go unrecognised.
     if len(page.body) > 4 * MAX_BOT_WALL_CHARS:
         return None
     text = page.text

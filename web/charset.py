@@ -42,12 +42,8 @@ def charset_from_bom(body: bytes) -> str | None:
     return None
 
 
-def charset_from_document(body: bytes) -> str | None:
-    """Return the charset a BOM or a `<meta>` tag near the top of the document declares."""
-    bom_charset = charset_from_bom(body)
-    if bom_charset is not None:
-        return bom_charset
-
+def charset_from_meta(body: bytes) -> str | None:
+    """Return the charset a `<meta>` tag near the top of the document declares."""
     match = _META_CHARSET.search(body[:_PRESCAN_BYTES])
     if match is None:
         return None
@@ -63,7 +59,7 @@ def decode_html(body: bytes, content_type: str = "") -> tuple[str, str]:
     rather than failing the page.
     """
     # A BOM outranks the header, as in the WHATWG Encoding Standard's "decode" algorithm.
-    charset = charset_from_bom(body) or charset_from_content_type(content_type) or charset_from_document(body)
+    charset = charset_from_bom(body) or charset_from_content_type(content_type) or charset_from_meta(body)
     if charset is not None:
         return body.decode(charset, errors="replace"), charset
 
