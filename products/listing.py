@@ -63,22 +63,31 @@ _NON_PRODUCT_CLASS = CaselessPattern(
     )
 )
 
+# Currency marks of a price shown on a card: symbols, and the codes written before or after the amount.
+_CURRENCY_SYMBOLS = "$€£¥₹₩₽₪₺"
+_CODES_BEFORE_AMOUNT = (
+    "USD", "EUR", "GBP", "CAD", "AUD", "CHF", "SEK", "NOK", "DKK",
+    "PLN", "CZK", "RUB", "zł", "kr", "Kč", "lei", "Rs",
+)  # fmt: skip
+_CODES_AFTER_AMOUNT = (
+    "USD", "EUR", "GBP", "CAD", "CHF", "SEK", "NOK", "DKK", "PLN",
+    "CZK", "zł", "kr", "Kč", "lei", "руб", "грн", "тг",
+)  # fmt: skip
+_SYMBOL_CLASS = f"[{_CURRENCY_SYMBOLS}]"
+# "Rs" may be written "Rs.".
+_CODE_BEFORE = "|".join(r"Rs\.?" if code == "Rs" else code for code in _CODES_BEFORE_AMOUNT)
+_CODE_AFTER = "|".join(_CODES_AFTER_AMOUNT)
 _PRICE_TEXT = re.compile(
-    r"(?:[$€£¥₹₩₽₪₺]|\b(?:USD|EUR|GBP|CAD|AUD|CHF|SEK|NOK|DKK|PLN|CZK|RUB|zł|kr|Kč|lei|Rs\.?)\b)\s?\d"
-    r"|\d[\d.,]*\s?(?:[$€£¥₹₩₽₪₺]|\b(?:USD|EUR|GBP|CAD|CHF|SEK|NOK|DKK|PLN|CZK|zł|kr|Kč|lei|руб|грн|тг)\b)",
+    rf"(?:{_SYMBOL_CLASS}|\b(?:{_CODE_BEFORE})\b)\s?\d"
+    rf"|\d[\d.,]*\s?(?:{_SYMBOL_CLASS}|\b(?:{_CODE_AFTER})\b)",
 )
-# Every match of `_PRICE_TEXT` contains one of these symbols or codes. Most
-# card texts contain none, and this search, a branch of plain strings that
-# `re` skips through quickly, rejects them before `_PRICE_TEXT` scans them.
-# NOTE: keep in sync with `_PRICE_TEXT`.
+# Every match of `_PRICE_TEXT` contains one of these marks. Most card texts
+# contain none, and this search, a branch of plain strings that `re` skips
+# through quickly, rejects them before `_PRICE_TEXT` scans them.
 _CURRENCY_MARK = re.compile(
     "|".join(
         re.escape(mark)
-        for mark in (
-            *"$€£¥₹₩₽₪₺",
-            *("USD", "EUR", "GBP", "CAD", "AUD", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "RUB"),
-            *("zł", "kr", "Kč", "lei", "Rs", "руб", "грн", "тг"),
-        )
+        for mark in dict.fromkeys([*_CURRENCY_SYMBOLS, *_CODES_BEFORE_AMOUNT, *_CODES_AFTER_AMOUNT])
     )
 )
 
